@@ -1,0 +1,48 @@
+# shegong — one entry point for people and CI.  `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip -q --disable-pip-version-check
+SHEGONG := $(VENV)/bin/shegong
+HASH := $(shell cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.setup-$(HASH)
+PYTEST_ARGS ?=
+
+.PHONY: setup run test lint bench eval clean help
+
+help:
+	@echo "make run    set up, ingest the default knowledge base if needed, serve on http://127.0.0.1:8000"
+	@echo "make test   set up and run the test suite (what CI runs)"
+	@echo "make lint   ruff + mypy"
+	@echo "make bench  speed and memory figures"
+	@echo "make eval   evaluation report"
+
+setup: $(STAMP)
+
+# Idempotent and fast when nothing changed: the stamp names the hash of the dependency files.
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --upgrade "pip>=24"
+	$(PIP) install torch==2.13.0
+	$(PIP) install -c requirements.lock -e '.[dev]'
+	@rm -f $(VENV)/.setup-*
+	@touch $@
+
+run: setup
+	SHEGONG_AUTH=$${SHEGONG_AUTH:-off} $(SHEGONG) serve --ingest-default
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check app ingest eval tests
+	$(VENV)/bin/mypy app ingest eval
+
+bench: setup
+	$(PY) -m eval.bench
+
+eval: setup
+	@echo "evaluation runner: see issue 8 (not built yet)"
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,54 @@
+"""``create_app(settings)``: one FastAPI process; shared state built in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from app.api import routes_health
+from app.api.state import AppState
+from app.errors import NotFoundError, ShegongError, ValidationError
+from app.settings import Settings, disable_telemetry
+
+log = logging.getLogger(__name__)
+
+_STATUS = {NotFoundError: 404, ValidationError: 422}
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the service for ``settings``; nothing heavy happens until start-up."""
+    disable_telemetry()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from app.rag.factory import build_embedder, open_manifest, open_store
+
+        embedder = build_embedder(settings)
+        app.state.shegong = AppState(
+            settings=settings,
+            embedder=embedder,
+            store=open_store(settings, embedder),
+            manifest=open_manifest(settings),
+        )
+        yield
+        app.state.shegong.manifest.close()
+
+    app = FastAPI(title="社工AI助手 shegong", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/openapi.json")
+
+    @app.exception_handler(ShegongError)
+    async def domain_error(_: Request, exc: ShegongError) -> JSONResponse:
+        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
+        return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=status)
+
+    app.include_router(routes_health.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/api/health")
+
+    return app

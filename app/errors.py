@@ -1,0 +1,42 @@
+"""Domain errors, translated to HTTP and CLI errors at the edges.
+
+Each carries a stable English ``code`` and a message in Chinese for people.
+"""
+
+from __future__ import annotations
+
+
+class ShegongError(Exception):
+    """Base class: ``code`` is stable and English, ``str(err)`` is for people."""
+
+    code = "error"
+
+
+class ConfigError(ShegongError):
+    """Settings that cannot work (bad path, unsafe bind address, unknown backend)."""
+
+    code = "config_error"
+
+
+class IngestError(ShegongError):
+    """A file could not be ingested; the message says what was wrong with it."""
+
+    code = "ingest_error"
+
+
+class ModelFileError(ShegongError):
+    """An embedding model file or directory is missing, corrupt or unrecognised."""
+
+    code = "model_file_error"
+
+
+class NotFoundError(ShegongError):
+    """A document, chunk, user or run that does not exist."""
+
+    code = "not_found"
+
+
+class ValidationError(ShegongError):
+    """Input that breaks a documented limit or format (front matter, question length)."""
+
+    code = "validation_error"

