@@ -147,6 +147,7 @@ class Ingestor:
         with data_lock(self.settings.data_dir):
             self.reconcile()
             pending: list[_Pending] = []
+            claimed: dict[str, str] = {}  # doc_id -> the file that gave it in this run
             seen_by_root: dict[str, set[str]] = {}
             for path in paths:
                 path = Path(path)
@@ -158,6 +159,12 @@ class Ingestor:
                 seen = seen_by_root.setdefault(str(root), set()) if path.is_dir() else set()
                 for file, doc_id_default in self._files(path):
                     for item in self._prepare(file, doc_id_default, str(root), overrides, keep_pii):
+                        doc_id = item.doc_id if isinstance(item, FileResult) else item.record.doc_id
+                        if doc_id and doc_id in claimed:
+                            item = FileResult(str(file), doc_id, "failed",
+                                              error=f"doc_id“{doc_id}”与 {claimed[doc_id]} 重复，已跳过。")
+                        elif doc_id:
+                            claimed[doc_id] = str(file)
                         if isinstance(item, FileResult):
                             report.files.append(item)
                             if item.status == "failed":
@@ -170,8 +177,9 @@ class Ingestor:
                             pending.append(item)
                             seen.add(item.record.doc_id)
             report.chunks_embedded = self._embed_pending(pending, progress)
+            for group in _groups(pending, max_chunks=1000):
+                self._commit(group)
             for p in pending:
-                self._commit(p)
                 report.files.append(p.result)
                 if p.result.status == "added":
                     report.added += 1
@@ -324,16 +332,23 @@ class Ingestor:
                 progress(min(i + step, len(todo)), len(todo))
         return fresh if only_missing else {**cached, **fresh}
 
-    def _commit(self, p: _Pending) -> None:
+    def _commit(self, group: Sequence[_Pending]) -> None:
+        """Write a group of documents: Chroma first (new chunks in, stale ones out), then each
+        document's manifest row. A crash in between leaves chunks the manifest does not know,
+        which :meth:`reconcile` removes on the next run."""
         model = self.embedder.model_id
-        vecs = self.manifest.cached_vectors([embed_key(model, c.embed_text) for c in p.chunks])
-        matrix = np.stack([vecs[embed_key(model, c.embed_text)] for c in p.chunks])
-        self.store.upsert(p.chunks, matrix)
-        new_ids = {c.chunk_id for c in p.chunks}
-        stale = (set(self.manifest.chunk_ids_of(p.record.doc_id)) | self.store.ids_of_doc(p.record.doc_id)) - new_ids
+        chunks = [c for p in group for c in p.chunks]
+        vecs = self.manifest.cached_vectors([embed_key(model, c.embed_text) for c in chunks])
+        self.store.upsert(chunks, np.stack([vecs[embed_key(model, c.embed_text)] for c in chunks]))
+        stale: set[str] = set()
+        for p in group:
+            if p.result.status == "updated":
+                old = set(self.manifest.chunk_ids_of(p.record.doc_id)) | self.store.ids_of_doc(p.record.doc_id)
+                stale |= old - {c.chunk_id for c in p.chunks}
         if stale:
             self.store.delete(sorted(stale))
-        self.manifest.put_document(p.record, p.text, p.chunks)
+        for p in group:
+            self.manifest.put_document(p.record, p.text, p.chunks)
 
     def _remove(self, doc_id: str) -> bool:
         ids = set(self.manifest.chunk_ids_of(doc_id)) | self.store.ids_of_doc(doc_id)
@@ -378,6 +393,19 @@ class Ingestor:
         idx = LexicalIndex.build([c.embed_text for c in chunks], [c.chunk_id for c in chunks], gen)
         idx.save(lex_dir)
         return idx
+
+
+def _groups(pending: Sequence[_Pending], max_chunks: int) -> Iterator[list[_Pending]]:
+    group: list[_Pending] = []
+    size = 0
+    for p in pending:
+        if group and size + len(p.chunks) > max_chunks:
+            yield group
+            group, size = [], 0
+        group.append(p)
+        size += len(p.chunks)
+    if group:
+        yield group
 
 
 def metadata_overrides(**flags: object) -> dict[str, Any]:

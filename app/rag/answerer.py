@@ -1,0 +1,149 @@
+"""Answerers: one interface for the offline extractive answerer and the LLM answerer.
+
+The extractive answerer needs no model: it scores the sentences of the top passages by the
+question's specific terms (weighted by rarity), the kind of answer asked for (an amount, a date,
+a count...) and the passage's rank, and returns the best few as a short answer with ``[n]``
+markers that point at the cited passages.
+
+>>> ExtractiveAnswerer().answer("中级证书奖励多少？", hits).text      # doctest: +SKIP
+'街道向2023年考取社会工作者资格证书的社区工作者颁发一次性奖励，中级高达2000元。[1]'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from app.rag.retriever import Hit
+from app.rag.terms import QuestionTerms, analyse, has_evidence_for_kind
+
+_SENT = re.compile(r"[^。！？；!?\n]+[。！？；!?]*[”’」』）)]*")
+_BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.、．)]|（[一二三四五六七八九十\d]+）|[一二三四五六七八九十]+、)\s*")
+_MARKER = re.compile(r"\[(\d{1,2})\]")
+
+
+@dataclass
+class Draft:
+    """An answer before it is checked and dressed: text with [n] markers into ``hits``."""
+
+    text: str
+    mode: str  # extractive | llm
+    sentences: list[tuple[int, str]] = field(default_factory=list)  # (hit index, sentence) used
+
+
+class Answerer(Protocol):
+    def answer(self, question: str, hits: Sequence[Hit], terms: QuestionTerms | None = None) -> Draft: ...
+
+
+def sentences_of(text: str) -> list[str]:
+    out = []
+    for line in text.split("\n"):
+        line = line.strip().lstrip("#").strip()
+        if not line:
+            continue
+        for s in _SENT.findall(line):
+            s = s.strip()
+            if len(s) >= 4:
+                out.append(s)
+    return out
+
+
+def term_presence(term: str, text: str) -> float:
+    """1 for an exact occurrence; for longer terms, the share of their bigrams that occur."""
+    if term in text:
+        return 1.0
+    if len(term) < 3:
+        return 0.0
+    grams = [term[i : i + 2] for i in range(len(term) - 1)]
+    return 0.8 * sum(1 for g in grams if g in text) / len(grams)
+
+
+IdfFn = Callable[[str], float]
+
+
+def flat_idf(_: str) -> float:
+    return 1.0
+
+
+@dataclass
+class ScoredSentence:
+    hit_index: int
+    position: int
+    text: str
+    score: float
+
+
+class ExtractiveAnswerer:
+    """Offline answers: the sentences of the top passages that best match the question."""
+
+    def __init__(self, idf: IdfFn = flat_idf, *, max_passages: int = 5, max_chars: int = 260) -> None:
+        self.idf = idf
+        self.max_passages = max_passages
+        self.max_chars = max_chars
+
+    def score_sentences(self, hits: Sequence[Hit], terms: QuestionTerms) -> list[ScoredSentence]:
+        weights = {t: self.idf(t) for t in terms.terms}
+        total = sum(weights.values()) or 1.0
+        out: list[ScoredSentence] = []
+        for hi, hit in enumerate(hits[: self.max_passages]):
+            context = f"{hit.title} {hit.heading}"
+            prior = 1.0 / (1.0 + 0.35 * hi)
+            for pos, s in enumerate(sentences_of(hit.text)):
+                match = sum(w * max(term_presence(t, s), 0.5 * term_presence(t, context)) for t, w in weights.items())
+                score = match / total
+                if terms.kind in ("amount", "count", "date") and has_evidence_for_kind(terms.kind, s):
+                    score += 0.25
+                if _BULLET.match(s) and terms.kind in ("list", "procedure"):
+                    score += 0.05
+                out.append(ScoredSentence(hi, pos, s, score * prior))
+        return out
+
+    def answer(self, question: str, hits: Sequence[Hit], terms: QuestionTerms | None = None) -> Draft:
+        terms = terms or analyse(question)
+        scored = self.score_sentences(hits, terms)
+        if not scored:
+            return Draft("", "extractive")
+        best = max(scored, key=lambda s: s.score)
+        many = terms.kind in ("list", "procedure")
+        limit = self.max_chars * (2 if many else 1)
+        chosen = [best]
+        used = len(best.text)
+        # neighbours from the best passage first (lists and steps continue there), then others
+        pool = sorted(scored, key=lambda s: (-(s.hit_index == best.hit_index and many), -s.score))
+        for s in pool:
+            if s is best or s.score < best.score * (0.35 if many else 0.6):
+                continue
+            if used + len(s.text) > limit or len(chosen) >= (6 if many else 3):
+                continue
+            if any(s.text == c.text for c in chosen):
+                continue
+            chosen.append(s)
+            used += len(s.text)
+        chosen.sort(key=lambda s: (s.hit_index, s.position))
+        lines = [f"{_strip_bullet(s.text)}[{s.hit_index + 1}]" for s in chosen]
+        text = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1)) if len(lines) > 1 else lines[0]
+        return Draft(text, "extractive", [(s.hit_index, s.text) for s in chosen])
+
+
+def _strip_bullet(s: str) -> str:
+    return _BULLET.sub("", s).strip()
+
+
+def markers(text: str) -> list[int]:
+    """The ``[n]`` markers in an answer, in order of first appearance (1-based)."""
+    seen: list[int] = []
+    for m in _MARKER.finditer(text):
+        n = int(m.group(1))
+        if n not in seen:
+            seen.append(n)
+    return seen
+
+
+def idf_from_counts(doc_freq: Callable[[str], int], n_docs: int) -> IdfFn:
+    def idf(term: str) -> float:
+        return math.log((n_docs + 1) / (doc_freq(term) + 1)) + 1.0
+
+    return idf

@@ -1,0 +1,69 @@
+"""Fusing ranked lists from the dense and lexical retrievers.
+
+Plain reciprocal-rank fusion (RRF) weighs both lists 1:1, which hurts when one retriever is far
+better on a corpus (court judgements full of anonymised names: BM25 0.74 R@10, e5 0.52, RRF 0.65).
+Here each list's weight is set per query from the evidence the list itself shows: how far its
+best candidates stand out from the rest of its own top ranks. A confident list (one clear winner)
+gets more say, a flat one less, so fusion follows the stronger retriever without knowing the corpus.
+
+>>> fuse({"dense": [("a", .9), ("b", .8)], "lexical": [("b", 12.0), ("c", 3.0)]}, FusionConfig())[0][0]
+'b'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """One configuration for every corpus; tuned on held-out questions (see eval/tune_fusion.py)."""
+
+    rrf_k: float = 60.0
+    # prior weight of each list before the per-query evidence is applied
+    weights: Mapping[str, float] = field(default_factory=lambda: {"dense": 1.0, "lexical": 1.0})
+    # how strongly a list's confidence moves its weight (0 = plain weighted RRF)
+    gate: float = 1.0
+    # ranks over which a list's confidence is measured
+    window: int = 10
+
+
+def confidence(scores: Sequence[float], window: int) -> float:
+    """How much a list's top score stands out from the following ranks, scale-free.
+
+    ``(s1 - mean(s2..sW)) / (std(s1..sW) + eps)``: BM25 scores and cosines alike become a
+    z-like number; a flat list scores near 0.
+    """
+    top = list(scores[:window])
+    if len(top) < 3:
+        return 0.0
+    rest = top[1:]
+    mean_rest = sum(rest) / len(rest)
+    mean = sum(top) / len(top)
+    std = math.sqrt(sum((s - mean) ** 2 for s in top) / len(top))
+    return (top[0] - mean_rest) / (std + 1e-9)
+
+
+def list_weights(lists: Mapping[str, Sequence[tuple[str, float]]], cfg: FusionConfig) -> dict[str, float]:
+    """Per-query weights: prior x exp(gate x (confidence - mean confidence of the lists))."""
+    conf = {name: confidence([s for _, s in ranked], cfg.window) for name, ranked in lists.items() if ranked}
+    if not conf:
+        return {}
+    mean_conf = sum(conf.values()) / len(conf)
+    return {
+        name: cfg.weights.get(name, 1.0) * math.exp(cfg.gate * (c - mean_conf))
+        for name, c in conf.items()
+    }
+
+
+def fuse(lists: Mapping[str, Sequence[tuple[str, float]]], cfg: FusionConfig) -> list[tuple[str, float]]:
+    """Weighted RRF over the lists; returns (id, fused score) best first."""
+    weights = list_weights(lists, cfg)
+    fused: dict[str, float] = {}
+    for name, ranked in lists.items():
+        w = weights.get(name, 0.0)
+        for rank, (item, _) in enumerate(ranked):
+            fused[item] = fused.get(item, 0.0) + w / (cfg.rrf_k + rank + 1)
+    return sorted(fused.items(), key=lambda x: -x[1])

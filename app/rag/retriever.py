@@ -1,0 +1,242 @@
+"""Hybrid retrieval: dense search in Chroma plus BM25, each over-fetched, fused by rank.
+
+>>> r = Retriever(embedder, store, manifest, settings.lexical_dir)     # doctest: +SKIP
+>>> [h.title for h in r.search("残疾人两项补贴怎么申请", k=3)]          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.rag.embedder import Embedder
+from app.rag.fusion import FusionConfig, fuse
+from app.rag.lexical import LexicalIndex
+from app.rag.regions import RegionTree
+from app.rag.store import ChromaStore
+from app.rag.terms import general_weight
+from app.schemas import OPEN_END, OPEN_START, Chunk, date_number
+from ingest.cleaners import normalize_query
+from ingest.manifest import Manifest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Filters:
+    """Hard filters. Regions are not filtered but ranked (see ``prefer_region``)."""
+
+    doc_type: list[str] | None = None
+    issuer: str | None = None
+    in_force_on: str | None = None  # ISO date: effective_from <= D < effective_to
+
+    def chroma_where(self) -> dict[str, Any] | None:
+        clauses: list[dict[str, Any]] = []
+        if self.doc_type:
+            clauses.append({"doc_type": {"$in": list(self.doc_type)}})
+        if self.issuer:
+            clauses.append({"issuer": self.issuer})
+        if self.in_force_on:
+            d = date_number(self.in_force_on, 0)
+            clauses += [{"eff_from_n": {"$lte": d}}, {"eff_to_n": {"$gt": d}}]
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def accepts(self, chunk: Chunk) -> bool:
+        m = chunk.meta
+        if self.doc_type and m.doc_type not in self.doc_type:
+            return False
+        if self.issuer and m.issuer != self.issuer:
+            return False
+        if self.in_force_on:
+            d = date_number(self.in_force_on, 0)
+            if not date_number(m.effective_from, OPEN_START) <= d < date_number(m.effective_to, OPEN_END):
+                return False
+        return True
+
+
+@dataclass
+class Hit:
+    """A retrieved passage with everything a citation shows."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str
+    issuer: str
+    region: str
+    published: str | None
+    effective_from: str | None
+    effective_to: str | None
+    replaced_by: str | None
+    doc_type: str
+    heading: str
+    text: str
+    score: float
+    dense: float | None = None  # cosine to the question, when the dense list held it
+    lexical: float | None = None  # BM25 score, when the lexical list held it
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_chunk(cls, c: Chunk, score: float, dense: float | None, lexical: float | None) -> Hit:
+        m = c.meta
+        return cls(
+            chunk_id=c.chunk_id, doc_id=c.doc_id, title=c.title, source=m.source, issuer=m.issuer,
+            region=m.region, published=m.published, effective_from=m.effective_from,
+            effective_to=m.effective_to, replaced_by=m.replaced_by, doc_type=m.doc_type,
+            heading=c.heading, text=c.text, score=score, dense=dense, lexical=lexical,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("extras")
+        return d
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    over_fetch: int = 60
+    max_per_doc: int = 3  # diversity: at most this many chunks of one document in the results
+    region_boost: float = 0.5  # fused score x (1 + boost) for the worker's region and its parents
+    other_region_penalty: float = 0.2  # x (1 - penalty) for another district's or street's rules
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+
+
+class Retriever:
+    """Dense + lexical retrieval over one knowledge base; safe to share between threads."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: ChromaStore,
+        manifest: Manifest,
+        lexical_dir: Path,
+        *,
+        config: RetrievalConfig | None = None,
+        regions: RegionTree | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.store = store
+        self.manifest = manifest
+        self.lexical_dir = lexical_dir
+        self.config = config or RetrievalConfig()
+        self.regions = regions or RegionTree({})
+        self._lock = threading.Lock()
+        self._generation = -1
+        self._chunks: dict[str, Chunk] = {}
+        self._lexical: LexicalIndex | None = None
+        self._texts: list[str] = []
+        self._titles: dict[str, str] = {}
+        self._df: dict[str, int] = {}
+
+    # -- derived indexes, kept in step with the manifest ---------------------------------------
+    def _refresh(self) -> None:
+        gen = self.manifest.generation
+        if gen == self._generation:
+            return
+        with self._lock:
+            if gen == self._generation:
+                return
+            chunks = {c.chunk_id: c for c in self.manifest.chunks()}
+            lex = LexicalIndex.load(self.lexical_dir)
+            if lex is None or lex.generation != gen or set(lex.ids) != set(chunks):
+                ordered = list(chunks.values())
+                lex = LexicalIndex.build([c.embed_text for c in ordered], [c.chunk_id for c in ordered], gen)
+            self._texts = [c.embed_text for c in chunks.values()]
+            self._titles = {c.doc_id: c.title for c in chunks.values()}
+            self._df = {}
+            self._chunks, self._lexical, self._generation = chunks, lex, gen
+
+    def chunk(self, chunk_id: str) -> Chunk | None:
+        self._refresh()
+        return self._chunks.get(chunk_id)
+
+    def doc_title(self, doc_id: str) -> str | None:
+        self._refresh()
+        return self._titles.get(doc_id)
+
+    def idf(self, term: str) -> float:
+        """log((N+1)/(df+1)) + 1 over chunks, cached per manifest generation."""
+        self._refresh()
+        df = self._df.get(term)
+        if df is None:
+            df = sum(1 for t in self._texts if term in t)
+            if len(self._df) > 50_000:
+                self._df.clear()
+            self._df[term] = df
+        return (math.log((len(self._texts) + 1) / (df + 1)) + 1.0) * general_weight(term)
+
+    # -- the two retrievers --------------------------------------------------------------------
+    def dense(self, query: str, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        vec = self.embedder.embed_query(query)
+        where = filters.chroma_where() if filters else None
+        return [(h.chunk_id, h.score) for h in self.store.query(vec, n, where)]
+
+    def lexical(self, query: str, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        self._refresh()
+        assert self._lexical is not None
+        hits = self._lexical.search(query, n * 3 if filters else n)
+        if filters:
+            hits = [(cid, s) for cid, s in hits if (c := self._chunks.get(cid)) is not None and filters.accepts(c)]
+        return hits[:n]
+
+    # -- search --------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        filters: Filters | None = None,
+        prefer_region: str | None = None,
+        lexical_query: str | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best passages for ``query``; ``lexical_query`` (if given) adds terms for BM25 only."""
+        if k <= 0:
+            raise ValueError("k must be positive")
+        self._refresh()
+        q = normalize_query(query)
+        if not q or not self._chunks:
+            return []
+        n = max(self.config.over_fetch, k)
+        dense = self.dense(q, n, filters)
+        lexical = self.lexical(normalize_query(lexical_query) if lexical_query else q, n, filters)
+        fused = fuse({"dense": dense, "lexical": lexical}, self.config.fusion)
+        d_scores, l_scores = dict(dense), dict(lexical)
+        preferred = self.regions.lineage(prefer_region) if prefer_region else set()
+        scored: list[tuple[float, Chunk]] = []
+        for cid, score in fused:
+            c = self._chunks.get(cid)
+            if c is None:
+                continue
+            if preferred:
+                if c.meta.region in preferred:
+                    score *= 1.0 + self.config.region_boost
+                elif c.meta.region in self.regions:  # a known region outside the worker's lineage
+                    score *= 1.0 - self.config.other_region_penalty
+            scored.append((score, c))
+        scored.sort(key=lambda x: -x[0])
+        hits: list[Hit] = []
+        per_doc: dict[str, int] = {}
+        for score, c in scored:
+            if per_doc.get(c.doc_id, 0) >= self.config.max_per_doc:
+                continue
+            per_doc[c.doc_id] = per_doc.get(c.doc_id, 0) + 1
+            hits.append(Hit.from_chunk(c, score, d_scores.get(c.chunk_id), l_scores.get(c.chunk_id)))
+            if len(hits) >= k:
+                break
+        return hits
+
+
+def today() -> str:
+    return dt.date.today().isoformat()
+
+
+def hits_to_dicts(hits: Sequence[Hit]) -> list[dict[str, Any]]:
+    return [h.to_dict() for h in hits]
