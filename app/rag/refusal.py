@@ -32,8 +32,9 @@ _INJECTION = re.compile(
 @dataclass(frozen=True)
 class RefusalConfig:
     # Calibrated on eval/sets/starter.jsonl with the e5 (sentence-transformers) vectors, see
-    # eval/calibrate_refusal.py: 121/124 answerable answered, 11/19 unanswerable refused (plus all 7
-    # injections by pattern). Cosines from 0.80 to 0.86 tie; 0.85 keeps a margin on both sides.
+    # eval/calibrate_refusal.py: 123/124 answerable answered, 12/19 unanswerable refused (plus all 7
+    # injections by pattern). Cosines from 0.80 to 0.86 tie; 0.85 keeps a margin on both sides
+    # (0.90 refuses 2 more unanswerable questions but 13 answerable ones).
     min_cosine: float = 0.85  # top passage's cosine below this: refuse
     min_coverage: float = 0.4  # share (by rarity) of the question's specific terms found in the evidence
     min_answer_match: float = 0.0  # the chosen sentences' own match to the question (no gain on the set)

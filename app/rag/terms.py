@@ -70,21 +70,28 @@ def general_weight(term: str) -> float:
     return max(0.2, min(1.2, idf.get(term, median) / 10.0))
 
 
-def focus_term(tokens: list[str]) -> str | None:
-    """The specific word nearest before the question word ("产假是多少天" -> 产假), else after it
-    ("有多少名职工代表" -> 职工代表)."""
-    for i, tok in enumerate(tokens):
+def _nounish(word: str, flag: str) -> bool:
+    if word in _FOCUS_SKIP or word in QUESTION_WORDS or len(word) < 2 or _PUNCT.fullmatch(word):
+        return False
+    return flag.startswith("n") or flag in ("vn", "eng", "nz", "j", "l") or word in DOMAIN_WORDS
+
+
+def focus_term(text: str) -> str | None:
+    """The noun nearest before the question word ("产假是多少天" -> 产假), else after it
+    ("有多少名职工代表" -> 职工代表); verbs like 安排 are passed over."""
+    import jieba.posseg
+
+    _jieba()
+    pairs = [(p.word, p.flag) for p in jieba.posseg.lcut(text)]
+    for i, (tok, _) in enumerate(pairs):
         if tok not in _ASK:
             continue
-        for j in range(i - 1, max(-1, i - 5), -1):
-            w = tokens[j]
-            if w in _FOCUS_SKIP or w in QUESTION_WORDS or len(w) < 2 or _PUNCT.fullmatch(w):
-                continue
-            return w
-        for w in tokens[i + 1 : i + 4]:
-            if w in _FOCUS_SKIP or w in QUESTION_WORDS or len(w) < 2 or _PUNCT.fullmatch(w):
-                continue
-            return w
+        for j in range(i - 1, max(-1, i - 6), -1):
+            if _nounish(*pairs[j]):
+                return pairs[j][0]
+        for w, flag in pairs[i + 1 : i + 4]:
+            if _nounish(w, flag):
+                return w
     return None
 
 
@@ -138,7 +145,7 @@ def answer_kind(text: str) -> str:
 
 def analyse(text: str) -> QuestionTerms:
     terms = specific_terms(text)
-    focus = focus_term(words(text))
+    focus = focus_term(text)
     return QuestionTerms(text=text, terms=tuple(sorted(terms, key=len, reverse=True)), kind=answer_kind(text),
                          focus=focus)
 
