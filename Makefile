@@ -8,7 +8,7 @@ HASH := $(shell cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | c
 STAMP := $(VENV)/.setup-$(HASH)
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint bench eval clean help
+.PHONY: setup run test lint bench bench-embed eval clean help
 
 help:
 	@echo "make run    set up, ingest the default knowledge base if needed, serve on http://127.0.0.1:8000"
@@ -41,6 +41,16 @@ lint: setup
 
 bench: setup
 	$(PY) -m eval.bench
+
+# A study, not part of every bench: embedding backends side by side (about 35 min on 2 quiet cores).
+# ONNX/OpenVINO rows need a separate venv, since their exporters pin other transformers versions.
+STUDY_VENV ?= ../study-venv
+bench-embed: setup
+	@test -x $(STUDY_VENV)/bin/python || python3 -m venv $(STUDY_VENV)
+	$(STUDY_VENV)/bin/python -m pip -q install torch==2.13.0
+	$(STUDY_VENV)/bin/python -m pip -q install -c requirements.lock -e .
+	$(STUDY_VENV)/bin/python -m pip -q install -c requirements.lock -r eval/bench_embed_requirements.txt
+	$(PY) -m eval.bench_embed --study-python $(STUDY_VENV)/bin/python --json data/bench_embed.json
 
 eval: setup
 	@echo "evaluation runner: see issue 8 (not built yet)"

@@ -143,6 +143,9 @@ def disable_telemetry() -> None:
         "HF_DATASETS_OFFLINE": "1",
         "DO_NOT_TRACK": "1",
         "TOKENIZERS_PARALLELISM": "false",
+        # OpenMP threads that spin while waiting turn one query into ~1 s when an ingest shares the
+        # two cores; passive waiting keeps it at tens of ms (measured in eval/bench_embed.py).
+        "OMP_WAIT_POLICY": "PASSIVE",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         "TRANSFORMERS_VERBOSITY": "error",
         "LANGCHAIN_TRACING_V2": "false",  # langsmith

@@ -88,6 +88,6 @@ class TestDates:
 
 
 def test_renumber_markers() -> None:
-    hits = [Hit("c%d" % i, "d", "t", "", "", "", None, None, None, None, "其他", "", "x", 1.0) for i in range(3)]
+    hits = [Hit(f"c{i}", "d", "t", "", "", "", None, None, None, None, "其他", "", "x", 1.0) for i in range(3)]
     text, cites = renumber("甲[3]乙[1]丙[3]丁[7]", hits)
     assert text == "甲[1]乙[2]丙[1]丁" and [c.hit.chunk_id for c in cites] == ["c2", "c0"]

@@ -89,9 +89,12 @@ class TestFusion:
     def test_the_confident_list_gets_more_weight(self) -> None:
         dense = [("a", 0.80), ("b", 0.80), ("c", 0.80), ("d", 0.80)]
         lexical = [("x", 30.0), ("a", 5.0), ("b", 4.9), ("c", 4.8)]
-        w = list_weights({"dense": dense, "lexical": lexical}, FusionConfig(gate=1.0))
+        equal = {"dense": 1.0, "lexical": 1.0}
+        w = list_weights({"dense": dense, "lexical": lexical}, FusionConfig(gate=1.0, weights=equal))
         assert w["lexical"] > 2 * w["dense"]
-        flat = list_weights({"dense": dense, "lexical": lexical}, FusionConfig(gate=0.0))
+        flat = list_weights({"dense": dense, "lexical": lexical}, FusionConfig(gate=0.0, weights=equal))
         assert flat["lexical"] == flat["dense"]
         # an item both lists hold beats one that only the confident list holds, at equal weights
-        assert fuse({"dense": dense, "lexical": lexical}, FusionConfig(gate=0.0))[0][0] == "a"
+        assert fuse({"dense": dense, "lexical": lexical}, FusionConfig(gate=0.0, weights=equal, rrf_k=60))[0][0] == "a"
+        # the default weighs BM25 twice (tuned)
+        assert list_weights({"dense": dense, "lexical": lexical}, FusionConfig()) == {"dense": 1.0, "lexical": 2.0}

@@ -1,0 +1,27 @@
+"""Regression gate: the starter set's retrieval, answers and refusals must not fall below
+eval/baseline.json (offline, over knowledge/ and ../shared/seeds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eval.harness import in_process, load_cases, metrics, run_cases
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_starter_set_meets_the_baseline(assistant) -> None:  # type: ignore[no-untyped-def]
+    baseline = json.loads((ROOT / "eval" / "baseline.json").read_text(encoding="utf-8"))
+    cases = load_cases(ROOT / baseline["testset"])
+    assert len(cases) >= 80
+    results = run_cases(in_process(assistant), cases)
+    got = metrics(results)
+    failures = [f"{name}: {got[name]} < baseline {floor}" for name, floor in baseline["min"].items() if got[name] < floor]
+    if failures:
+        wrong = [f"  {r.id} {'refused' if r.refused else 'answered'}: {r.question} -> {r.answer[:80]!r}"
+                 for r in results if not r.correct][:40]
+        pytest.fail("quality gate failed:\n" + "\n".join(failures) + "\ncases not correct:\n" + "\n".join(wrong))
