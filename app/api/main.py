@@ -29,6 +29,7 @@ def create_app(settings: Settings) -> FastAPI:
         from app.rag.factory import build_assistant
 
         assistant = build_assistant(settings)
+        assistant.warm_up()
         retriever = assistant.retriever
         app.state.shegong = AppState(
             settings=settings,

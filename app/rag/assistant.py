@@ -93,6 +93,11 @@ class Assistant:
         self.refusal = refusal or RefusalConfig()
         self.answer_passages = answer_passages
 
+    def warm_up(self) -> None:
+        """Load the model, the indexes and jieba now, so the first worker does not wait for them."""
+        self.retriever.embedder.embed_query("预热")
+        self.retriever.search("社区工作者走访", 1)
+
     # ------------------------------------------------------------------------------------------
     def search(
         self, query: str, k: int = 10, *, filters: Filters | None = None, prefer_region: str | None = None

