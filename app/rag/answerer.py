@@ -11,7 +11,6 @@ markers that point at the cited passages.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -140,10 +139,3 @@ def markers(text: str) -> list[int]:
         if n not in seen:
             seen.append(n)
     return seen
-
-
-def idf_from_counts(doc_freq: Callable[[str], int], n_docs: int) -> IdfFn:
-    def idf(term: str) -> float:
-        return math.log((n_docs + 1) / (doc_freq(term) + 1)) + 1.0
-
-    return idf

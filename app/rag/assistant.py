@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.errors import ValidationError
@@ -65,6 +65,18 @@ class Answer:
             "timings_ms": self.timings_ms,
             "reason": self.reason,
         }
+
+
+@dataclass
+class _Turn:
+    q: str
+    search_query: str
+    hits: list[Hit]
+    notes: list[str]
+    draft: Draft
+    verdict: Assessment
+    t0: float
+    t1: float
 
 
 def validate_question(question: str) -> str:
@@ -157,6 +169,30 @@ class Assistant:
         return search_q, terms, hits[: self.answer_passages], notes
 
     # ------------------------------------------------------------------------------------------
+    def _evidence(
+        self, question: str, history: Sequence[dict[str, str]] | None, filters: Filters | None,
+        prefer_region: str | None,
+    ) -> _Turn:
+        """Everything chat and chat_stream share: retrieval, the extractive draft, the verdict."""
+        t0 = time.perf_counter()
+        q = normalize_query(validate_question(question))
+        search_q, terms, hits, notes = self._retrieve(q, history or [], filters, prefer_region)
+        t1 = time.perf_counter()
+        draft = self.extractive.answer(q, hits, terms)
+        verdict = assess(q, terms, hits, draft, self.refusal, self.retriever.idf)
+        return _Turn(q, search_q, hits, notes, draft, verdict, t0, t1)
+
+    @staticmethod
+    def _stamp(ans: Answer, turn: _Turn) -> Answer:
+        t2 = time.perf_counter()
+        ans.search_query = turn.search_query
+        ans.timings_ms = {
+            "retrieve": round((turn.t1 - turn.t0) * 1000, 1),
+            "answer": round((t2 - turn.t1) * 1000, 1),
+            "total": round((t2 - turn.t0) * 1000, 1),
+        }
+        return ans
+
     def chat(
         self,
         question: str,
@@ -165,21 +201,9 @@ class Assistant:
         filters: Filters | None = None,
         prefer_region: str | None = None,
     ) -> Answer:
-        t0 = time.perf_counter()
-        q = normalize_query(validate_question(question))
-        search_q, terms, hits, notes = self._retrieve(q, history or [], filters, prefer_region)
-        t1 = time.perf_counter()
-        draft = self.extractive.answer(q, hits, terms)
-        verdict = assess(q, terms, hits, draft, self.refusal, self.retriever.idf)
-        ans = self._refused(hits, verdict) if verdict.refuse else self._answer(q, hits, draft, notes)
-        t2 = time.perf_counter()
-        ans.search_query = search_q
-        ans.timings_ms = {
-            "retrieve": round((t1 - t0) * 1000, 1),
-            "answer": round((t2 - t1) * 1000, 1),
-            "total": round((t2 - t0) * 1000, 1),
-        }
-        return ans
+        t = self._evidence(question, history, filters, prefer_region)
+        ans = self._refused(t.hits, t.verdict) if t.verdict.refuse else self._answer(t.q, t.hits, t.draft, t.notes)
+        return self._stamp(ans, t)
 
     def chat_stream(
         self,
@@ -191,31 +215,23 @@ class Assistant:
     ) -> Iterator[dict[str, Any]]:
         """Events: ``{"type": "delta", "text"}`` while the answer is written, then
         ``{"type": "done", "answer": {...}}`` with the checked answer and its citations."""
-        t0 = time.perf_counter()
-        q = normalize_query(validate_question(question))
-        search_q, terms, hits, notes = self._retrieve(q, history or [], filters, prefer_region)
-        t1 = time.perf_counter()
-        draft = self.extractive.answer(q, hits, terms)
-        verdict = assess(q, terms, hits, draft, self.refusal, self.retriever.idf)
-        if verdict.refuse or self.llm is None:
-            ans = self._refused(hits, verdict) if verdict.refuse else self._answer(q, hits, draft, notes, use_llm=False)
+        t = self._evidence(question, history, filters, prefer_region)
+        if t.verdict.refuse or self.llm is None:
+            ans = (self._refused(t.hits, t.verdict) if t.verdict.refuse
+                   else self._answer(t.q, t.hits, t.draft, t.notes, use_llm=False))
             yield {"type": "delta", "text": ans.answer}
         else:
             pieces: list[str] = []
             try:
-                for piece in self.llm.stream(q, hits):
+                for piece in self.llm.stream(t.q, t.hits):
                     pieces.append(piece)
                     yield {"type": "delta", "text": piece}
-                ans = self._finish_llm("".join(pieces), hits, draft, notes)
+                ans = self._finish_llm("".join(pieces), t.hits, t.draft, t.notes)
             except LLMError as exc:
                 log.warning("LLM stream failed, falling back: %s", exc)
-                ans = self._fallback(hits, draft, notes, str(exc))
+                ans = self._fallback(t.hits, t.draft, t.notes, str(exc))
                 yield {"type": "reset", "text": ans.answer}
-        t2 = time.perf_counter()
-        ans.search_query = search_q
-        ans.timings_ms = {"retrieve": round((t1 - t0) * 1000, 1), "answer": round((t2 - t1) * 1000, 1),
-                          "total": round((t2 - t0) * 1000, 1)}
-        yield {"type": "done", "answer": ans.to_dict()}
+        yield {"type": "done", "answer": self._stamp(ans, t).to_dict()}
 
     # ------------------------------------------------------------------------------------------
     def _refused(self, hits: Sequence[Hit], verdict: Assessment) -> Answer:
@@ -295,6 +311,3 @@ def renumber(text: str, hits: Sequence[Hit]) -> tuple[str, list[Citation]]:
     new_text = re.sub(r"\[(\d{1,2})\]", sub, text)
     return new_text, [Citation(mapping[old], hits[old - 1]) for old in order]
 
-
-def citations_as_dicts(citations: Sequence[Citation]) -> list[dict[str, Any]]:
-    return [asdict(c) for c in citations]

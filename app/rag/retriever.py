@@ -6,11 +6,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 import threading
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -232,11 +230,3 @@ class Retriever:
             if len(hits) >= k:
                 break
         return hits
-
-
-def today() -> str:
-    return dt.date.today().isoformat()
-
-
-def hits_to_dicts(hits: Sequence[Hit]) -> list[dict[str, Any]]:
-    return [h.to_dict() for h in hits]

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import ROOT, free_port, shegong_server
 
 
 @pytest.fixture(scope="module")
@@ -27,25 +19,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("srv") / "data"
     kb = tmp_path_factory.mktemp("kb")
     (kb / "a.txt").write_text("走访独居老人要查看燃气安全。", encoding="utf-8")
-    port = free_port()
-    env = {**os.environ, "SHEGONG_DATA_DIR": str(data), "SHEGONG_AUTH": "off", "SHEGONG_KNOWLEDGE_DIR": str(kb)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--ingest-default"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/api/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "server died")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    env = {"SHEGONG_DATA_DIR": str(data), "SHEGONG_AUTH": "off", "SHEGONG_KNOWLEDGE_DIR": str(kb)}
+    with shegong_server(env, "--ingest-default") as url:
+        yield url
 
 
 @pytest.mark.integration

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import httpx
@@ -12,12 +11,7 @@ import pytest
 from app.rag.assistant import Assistant
 from app.rag.llm import LLMAnswerer
 from tests.fakes.openai_server import FakeOpenAIServer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import free_port
 
 
 @pytest.fixture(scope="module")
