@@ -109,9 +109,11 @@ class Settings(BaseSettings):
         return bool(self.llm_base_url.strip())
 
     def check_bind(self) -> None:
-        """Refuse to serve without auth anywhere but on a loopback address."""
-        if self.auth == "on":
-            return
+        """Refuse to serve anywhere but on a loopback address until accounts exist.
+
+        Accounts, roles and tokens are not built yet, so the service has no authentication at
+        all: binding to a network address would expose it. Only 127.0.0.1 / localhost / ::1.
+        """
         host = self.host.strip("[]")
         if host == "localhost":
             return
@@ -120,9 +122,12 @@ class Settings(BaseSettings):
         except ValueError:
             loopback = False
         if not loopback:
+            if self.auth == "off":
+                raise ConfigError(
+                    f"SHEGONG_AUTH=off 只允许绑定在本机回环地址（127.0.0.1），当前为 {self.host}。"
+                )
             raise ConfigError(
-                f"SHEGONG_AUTH=off 只允许绑定在本机回环地址（127.0.0.1），当前为 {self.host}；"
-                "对外服务请开启认证并添加用户（shegong user add）。"
+                f"对外服务（{self.host}）需要账号登录和 HTTPS，此版本尚未提供账号功能，只能绑定 127.0.0.1。"
             )
 
 
