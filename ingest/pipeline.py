@@ -229,8 +229,9 @@ class Ingestor:
                 )
             if size == 0:
                 raise IngestError("文件是空的（0 字节）。")
-            sidecar = md.validate(md.read_sidecar(file), known_regions=self.known_regions)
-            sidecar_id = md.read_sidecar(file).get("doc_id")
+            sidecar_raw = md.read_sidecar(file)
+            sidecar = md.validate(sidecar_raw, known_regions=self.known_regions)
+            sidecar_id = sidecar_raw.get("doc_id")
             raws = load_sandboxed(
                 file, timeout_s=self.settings.parse_timeout_s, memory_mb=self.settings.parse_memory_mb
             )
