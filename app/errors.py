@@ -40,3 +40,25 @@ class ValidationError(ShegongError):
     """Input that breaks a documented limit or format (front matter, question length)."""
 
     code = "validation_error"
+
+
+class AuthError(ShegongError):
+    """No valid credentials: missing or expired token, wrong password (HTTP 401)."""
+
+    code = "unauthorized"
+
+
+class ForbiddenError(ShegongError):
+    """Signed in, but the role does not allow this (HTTP 403)."""
+
+    code = "forbidden"
+
+
+class RateLimitError(ShegongError):
+    """Too many requests or failed logins; ``retry_after`` seconds until the next try (HTTP 429)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after + 0.999))

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     auth: Literal["on", "off"] = "on"
+    token_ttl_hours: float = Field(default=24 * 7, gt=0, description="bearer tokens and UI sessions")
+    rate_chat_per_min: int = Field(default=20, ge=1, description="per worker/trainer; evaluators and admins exempt")
+    rate_upload_per_hour: int = Field(default=60, ge=1)
+    retention_days: int = Field(default=180, ge=1, description="conversations and feedback older than this are deleted")
+    max_upload_mb: float = Field(default=20.0, gt=0, description="per file uploaded through the web UI or API")
 
     @field_validator("models_dir_override", mode="before")
     @classmethod
@@ -97,6 +102,20 @@ class Settings(BaseSettings):
         return self.models_dir_override or self.data_dir / "models"
 
     @property
+    def service_db_path(self) -> Path:
+        """Users, tokens, conversations, feedback, review queue, audit log."""
+        return self.data_dir / "service.sqlite3"
+
+    @property
+    def library_dir(self) -> Path:
+        """Uploaded documents (current files) and, under ``versions/``, the ones they replaced."""
+        return self.data_dir / "library"
+
+    @property
+    def eval_runs_dir(self) -> Path:
+        return self.data_dir / "eval" / "runs"
+
+    @property
     def regions_file(self) -> Path:
         return self.knowledge_dir / "regions.yaml"
 
@@ -108,26 +127,32 @@ class Settings(BaseSettings):
     def llm_enabled(self) -> bool:
         return bool(self.llm_base_url.strip())
 
-    def check_bind(self) -> None:
-        """Refuse to serve anywhere but on a loopback address until accounts exist.
-
-        Accounts, roles and tokens are not built yet, so the service has no authentication at
-        all: binding to a network address would expose it. Only 127.0.0.1 / localhost / ::1.
-        """
+    @property
+    def loopback(self) -> bool:
         host = self.host.strip("[]")
         if host == "localhost":
-            return
+            return True
         try:
-            loopback = ipaddress.ip_address(host).is_loopback
+            return ipaddress.ip_address(host).is_loopback
         except ValueError:
-            loopback = False
-        if not loopback:
-            if self.auth == "off":
-                raise ConfigError(
-                    f"SHEGONG_AUTH=off 只允许绑定在本机回环地址（127.0.0.1），当前为 {self.host}。"
-                )
+            return False
+
+    def check_bind(self, *, users: int) -> None:
+        """Refuse an unsafe start: auth off anywhere but loopback, or a network bind with no users.
+
+        ``users`` is the number of active accounts in the service database.
+        """
+        if self.loopback:
+            return
+        if self.auth == "off":
             raise ConfigError(
-                f"对外服务（{self.host}）需要账号登录和 HTTPS，此版本尚未提供账号功能，只能绑定 127.0.0.1。"
+                f"SHEGONG_AUTH=off 只允许绑定在本机回环地址（127.0.0.1），当前为 {self.host}。"
+                "对外服务请开启登录（SHEGONG_AUTH=on）并先用 `shegong user add` 创建账号。"
+            )
+        if users == 0:
+            raise ConfigError(
+                f"要在 {self.host} 上对外服务，必须先创建至少一个账号：shegong user add 用户名 --role admin。"
+                "另外请在前面放一个 HTTPS 反向代理（见 README），密码和令牌不能明文走网络。"
             )
 
 

@@ -397,6 +397,23 @@ def mask_pii(text: str) -> tuple[str, int]:
     return text, n1 + n2
 
 
+_PII_LABEL = re.compile(
+    r"(?:我的|他的|她的|老人的|居民的|对方的)?(?:手机号码?|电话号码?|联系电话|手机|电话|身份证号?码?|证件号码?)"
+    r"(?:是|为|：|:)?\s*$"
+)
+
+
+def drop_pii(text: str) -> str:
+    """A question without the ID and mobile numbers a worker pasted into it (and their labels):
+    they say nothing about what is asked and would only disturb retrieval."""
+    for pattern in (_ID_CARD, _MOBILE):
+        while m := pattern.search(text):
+            head = _PII_LABEL.sub("", text[: m.start()])
+            text = head + text[m.end():]
+    text = re.sub(r"[（(]\s*[)）]", "", text)
+    return re.sub(r"^[，,；;。\s]+", "", re.sub(r"([，,；;])[，,；;\s]+", r"\1", text))
+
+
 # --------------------------------------------------------------------------------------------
 # Pipeline
 # --------------------------------------------------------------------------------------------

@@ -50,6 +50,16 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, position);
 CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector BLOB NOT NULL);
+-- Trainers' decisions that outlive any re-ingest of the source folders: metadata edits, a document
+-- pinned to an uploaded replacement, a deleted document that ingest must not bring back.
+CREATE TABLE IF NOT EXISTS curation (
+    doc_id TEXT PRIMARY KEY,
+    meta_json TEXT NOT NULL DEFAULT '{}',
+    pinned_source TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL DEFAULT ''
+);
 """
 
 
@@ -59,6 +69,26 @@ def now() -> str:
 
 def embed_key(model_id: str, text: str) -> str:
     return hashlib.sha256(f"{model_id}\x1f{text}".encode()).hexdigest()
+
+
+@dataclass
+class Curation:
+    """A trainer's standing decision about one document (see the ``curation`` table)."""
+
+    doc_id: str
+    meta: dict[str, Any]
+    pinned_source: str | None
+    deleted: bool
+    updated_at: str
+    updated_by: str
+
+    def suppresses(self, file: Path) -> str | None:
+        """Why ``file`` must not (re)define this document, or None when it may."""
+        if self.deleted:
+            return "该文档已被培训员删除，未重新导入（可在管理页恢复）。"
+        if self.pinned_source and str(file.resolve()) != self.pinned_source:
+            return f"该文档已被上传的新版本替换（{Path(self.pinned_source).name}），此来源已忽略。"
+        return None
 
 
 @dataclass
@@ -211,6 +241,51 @@ class Manifest:
 
     def count_chunks(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    # -- curation ------------------------------------------------------------------------------
+    def curation(self, doc_id: str) -> Curation | None:
+        row = self._db.execute(
+            "SELECT doc_id, meta_json, pinned_source, deleted, updated_at, updated_by FROM curation WHERE doc_id=?",
+            (doc_id,),
+        ).fetchone()
+        if not row:
+            return None
+        return Curation(row[0], json.loads(row[1]), row[2], bool(row[3]), row[4], row[5])
+
+    def curations(self) -> list[Curation]:
+        rows = self._db.execute(
+            "SELECT doc_id, meta_json, pinned_source, deleted, updated_at, updated_by FROM curation ORDER BY doc_id"
+        ).fetchall()
+        return [Curation(r[0], json.loads(r[1]), r[2], bool(r[3]), r[4], r[5]) for r in rows]
+
+    def set_curation(
+        self,
+        doc_id: str,
+        *,
+        by: str,
+        meta: dict[str, Any] | None = None,
+        pinned_source: str | bool | None = False,
+        deleted: bool | None = None,
+    ) -> Curation:
+        """Update the given fields only (``pinned_source=False`` leaves it as it is)."""
+        cur = self.curation(doc_id) or Curation(doc_id, {}, None, False, now(), by)
+        if meta is not None:
+            cur.meta = meta
+        if pinned_source is not False:
+            cur.pinned_source = pinned_source or None  # type: ignore[assignment]
+        if deleted is not None:
+            cur.deleted = deleted
+        cur.updated_at, cur.updated_by = now(), by
+        self._db.execute(
+            "INSERT OR REPLACE INTO curation(doc_id, meta_json, pinned_source, deleted, updated_at, updated_by) "
+            "VALUES (?,?,?,?,?,?)",
+            (doc_id, json.dumps(cur.meta, ensure_ascii=False), cur.pinned_source, int(cur.deleted), cur.updated_at,
+             by),
+        )
+        return cur
+
+    def delete_curation(self, doc_id: str) -> None:
+        self._db.execute("DELETE FROM curation WHERE doc_id=?", (doc_id,))
 
     # -- embedding cache ----------------------------------------------------------------------
     def cached_vectors(self, keys: Sequence[str]) -> dict[str, np.ndarray]:

@@ -52,7 +52,7 @@ class FileResult:
 
     path: str
     doc_id: str | None
-    status: str  # added | updated | unchanged | removed | failed
+    status: str  # added | updated | unchanged | skipped | removed | failed
     chunks: int = 0
     cleaned: dict[str, int] = field(default_factory=dict)
     pii_masked: int = 0
@@ -64,6 +64,7 @@ class IngestReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    skipped: int = 0  # a trainer deleted the document or pinned it to another source
     removed: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
     files: list[FileResult] = field(default_factory=list)
@@ -138,8 +139,16 @@ class Ingestor:
         overrides: dict[str, Any] | None = None,
         keep_pii: bool | None = None,
         progress: Progress | None = None,
+        doc_id: str | None = None,
+        root: str | None = None,
     ) -> IngestReport:
-        """Ingest files and folders; never deletes anything unless ``sync`` (per folder given)."""
+        """Ingest files and folders; never deletes anything unless ``sync`` (per folder given).
+
+        ``doc_id`` and ``root`` name the document a single file defines and the folder it belongs
+        to (curation re-ingests a known document from its source, or an upload under its id)."""
+        if doc_id is not None and (len(paths) != 1 or not Path(paths[0]).is_file()):
+            raise ValidationError("指定 doc_id 时只能导入一个文件。")
+        forced_id = doc_id
         t0 = time.perf_counter()
         keep_pii = self.settings.keep_pii if keep_pii is None else keep_pii
         overrides = md.validate(overrides or {}, known_regions=self.known_regions)
@@ -155,10 +164,12 @@ class Ingestor:
                     report.failed.append({"path": str(path), "error": "路径不存在。"})
                     report.files.append(FileResult(str(path), None, "failed", error="路径不存在。"))
                     continue
-                root = path.resolve() if path.is_dir() else path.resolve().parent
-                seen = seen_by_root.setdefault(str(root), set()) if path.is_dir() else set()
-                for file, doc_id_default in self._files(path):
-                    for item in self._prepare(file, doc_id_default, str(root), overrides, keep_pii):
+                base = path.resolve() if path.is_dir() else path.resolve().parent
+                seen = seen_by_root.setdefault(str(base), set()) if path.is_dir() else set()
+                files = [(path, forced_id)] if forced_id is not None else self._files(path)
+                for file, doc_id_default in files:
+                    for item in self._prepare(file, doc_id_default, root or str(base), overrides, keep_pii,
+                                              forced_id=forced_id):
                         doc_id = item.doc_id if isinstance(item, FileResult) else item.record.doc_id
                         if doc_id and doc_id in claimed:
                             item = FileResult(str(file), doc_id, "failed",
@@ -169,6 +180,8 @@ class Ingestor:
                             report.files.append(item)
                             if item.status == "failed":
                                 report.failed.append({"path": item.path, "error": item.error or ""})
+                            elif item.status == "skipped":
+                                report.skipped += 1
                             else:
                                 report.unchanged += 1
                             if item.doc_id:
@@ -216,7 +229,8 @@ class Ingestor:
             yield file, rel.as_posix()
 
     def _prepare(
-        self, file: Path, doc_id_default: str, root: str, overrides: dict[str, Any], keep_pii: bool
+        self, file: Path, doc_id_default: str, root: str, overrides: dict[str, Any], keep_pii: bool,
+        forced_id: str | None = None,
     ) -> Iterator[_Pending | FileResult]:
         """Load, clean and split one file; yields a FileResult for unchanged or failed documents."""
         try:
@@ -240,7 +254,8 @@ class Ingestor:
             return
         for raw in raws:
             try:
-                yield self._prepare_doc(file, raw, doc_id_default, sidecar_id, root, sidecar, overrides, keep_pii)
+                yield self._prepare_doc(file, raw, forced_id or doc_id_default, sidecar_id if not forced_id else None,
+                                        root, sidecar, overrides, keep_pii, forced=forced_id is not None)
             except ShegongError as exc:
                 yield FileResult(str(file), raw.doc_id or doc_id_default, "failed", error=str(exc))
 
@@ -254,18 +269,25 @@ class Ingestor:
         sidecar: dict[str, Any],
         overrides: dict[str, Any],
         keep_pii: bool,
+        forced: bool = False,
     ) -> _Pending | FileResult:
         front, body = md.split_front_matter(raw.text) if file.suffix.lower() in (".md", ".markdown") else ({}, raw.text)
         front_meta = md.validate(front, known_regions=self.known_regions)
         raw_meta = md.validate(raw.meta, known_regions=self.known_regions) if raw.meta else {}
-        doc_id = str(raw.doc_id or front.get("doc_id") or sidecar_id or doc_id_default)
+        doc_id = doc_id_default if forced else str(raw.doc_id or front.get("doc_id") or sidecar_id or doc_id_default)
+        curation = self.manifest.curation(doc_id)
+        if curation is not None:
+            why = curation.suppresses(file)
+            if why:
+                return FileResult(str(file), doc_id, "skipped", error=why)
+        edits = md.validate(curation.meta, known_regions=self.known_regions) if curation else {}
         params = {
             "cleaner": CLEANER_VERSION,
             "size": self.settings.chunk_size,
             "overlap": self.settings.chunk_overlap,
             "pii": keep_pii,
         }
-        fingerprint = _fingerprint(body, raw.title, raw_meta, front_meta, sidecar, overrides, params, doc_id)
+        fingerprint = _fingerprint(body, raw.title, raw_meta, front_meta, sidecar, overrides, edits, params, doc_id)
         old = self.manifest.document(doc_id)
         if old is not None and old.fingerprint == fingerprint:
             return FileResult(str(file), doc_id, "unchanged", old.n_chunks, old.cleaned, old.pii_masked)
@@ -277,7 +299,7 @@ class Ingestor:
             "published": md.extract_date(body),
             "source": str(file),
         }
-        meta = md.merge(text_meta, raw_meta, front_meta, sidecar, overrides)
+        meta = md.merge(text_meta, raw_meta, front_meta, sidecar, overrides, edits)
         chunks = split_text(
             cleaned.text,
             doc_id=doc_id,

@@ -1,45 +1,81 @@
-"""``create_app(settings)``: one FastAPI process; shared state built in the lifespan."""
+"""``create_app(settings)``: one FastAPI process (API + Gradio UI); shared state built in the lifespan."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from app.api import routes_chat, routes_health
+from app.api import routes_account, routes_admin, routes_chat, routes_docs, routes_health, routes_openai, routes_review
 from app.api.state import AppState
-from app.errors import NotFoundError, ShegongError, ValidationError
+from app.errors import (
+    AuthError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitError,
+    ShegongError,
+    ValidationError,
+)
 from app.settings import Settings, disable_telemetry
 
 log = logging.getLogger(__name__)
 
-_STATUS = {NotFoundError: 404, ValidationError: 422}
+_STATUS = {NotFoundError: 404, ValidationError: 422, AuthError: 401, ForbiddenError: 403, RateLimitError: 429}
+# Multipart framing and form fields on top of the file itself.
+_UPLOAD_SLACK = 1024 * 1024
 
 
-def create_app(settings: Settings) -> FastAPI:
+def build_state(settings: Settings) -> AppState:
+    """Everything the routes share: one Assistant, the service database and the curator."""
+    from app.rag.factory import build_assistant, build_ingestor
+    from app.service.accounts import Accounts
+    from app.service.curation import Curator
+    from app.service.db import ServiceDB
+    from app.service.ratelimit import RateLimiter
+    from app.service.records import AuditLog, ConversationLog, ReviewQueue
+
+    assistant = build_assistant(settings)
+    retriever = assistant.retriever
+    db = ServiceDB(settings.service_db_path)
+    audit = AuditLog(db)
+    conversations = ConversationLog(db)
+    purged = conversations.purge_older_than(settings.retention_days)
+    if purged:
+        log.info("retention: deleted %d conversations older than %d days", purged, settings.retention_days)
+    return AppState(
+        settings=settings,
+        embedder=retriever.embedder,
+        store=retriever.store,
+        manifest=retriever.manifest,
+        assistant=assistant,
+        db=db,
+        accounts=Accounts(db, token_ttl_s=settings.token_ttl_hours * 3600),
+        conversations=conversations,
+        review=ReviewQueue(db),
+        audit=audit,
+        curator=Curator(settings, build_ingestor(settings, embedder=retriever.embedder), db, audit),
+        chat_limit=RateLimiter(limit=settings.rate_chat_per_min, window_s=60, what="提问"),
+        upload_limit=RateLimiter(limit=settings.rate_upload_per_hour, window_s=3600, what="上传"),
+    )
+
+
+def create_app(settings: Settings, *, ui: bool = True) -> FastAPI:
     """Build the service for ``settings``; nothing heavy happens until start-up."""
     disable_telemetry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from app.rag.factory import build_assistant
-
-        assistant = build_assistant(settings)
-        assistant.warm_up()
-        retriever = assistant.retriever
-        app.state.shegong = AppState(
-            settings=settings,
-            embedder=retriever.embedder,
-            store=retriever.store,
-            manifest=retriever.manifest,
-            assistant=assistant,
-        )
+        state = build_state(settings)
+        state.assistant.warm_up()
+        app.state.shegong = state
         yield
-        app.state.shegong.manifest.close()
+        state.curator.manifest.close()
+        state.manifest.close()
+        state.db.close()
 
     app = FastAPI(title="社工AI助手 shegong", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
                   openapi_url="/api/openapi.json")
@@ -47,7 +83,15 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(ShegongError)
     async def domain_error(_: Request, exc: ShegongError) -> JSONResponse:
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
-        return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=status)
+        headers = {}
+        if isinstance(exc, RateLimitError):
+            headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, AuthError):
+            headers["WWW-Authenticate"] = "Bearer"
+        body: dict[str, object] = {"detail": str(exc), "code": exc.code}
+        if isinstance(exc, RateLimitError):
+            body["retry_after"] = exc.retry_after
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -58,11 +102,32 @@ def create_app(settings: Settings) -> FastAPI:
             problems.append(f"{where}: {msg}" if where else msg)
         return JSONResponse({"detail": "请求内容有误：" + "；".join(problems), "code": "invalid_request"}, status_code=422)
 
-    app.include_router(routes_health.router)
-    app.include_router(routes_chat.router)
+    @app.middleware("http")
+    async def body_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Refuse an oversized upload from its Content-Length, before it is read or spooled."""
+        length = request.headers.get("content-length")
+        limit = int(min(settings.max_upload_mb, settings.max_file_mb) * 1024 * 1024) + _UPLOAD_SLACK
+        if length and length.isdigit() and int(length) > limit:
+            return JSONResponse(
+                {"detail": f"上传内容过大：{int(length) / 1048576:.1f} MB，上限为 {limit / 1048576:.0f} MB。",
+                 "code": "payload_too_large"}, status_code=413)
+        return await call_next(request)
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/api/health")
+    app.include_router(routes_health.router)
+    app.include_router(routes_account.router)
+    app.include_router(routes_chat.router)
+    app.include_router(routes_docs.router)
+    app.include_router(routes_review.router)
+    app.include_router(routes_admin.router)
+    app.include_router(routes_openai.router)
+
+    if ui:
+        from app.ui import mount_ui
+
+        mount_ui(app, settings)
+    else:
+        @app.get("/", include_in_schema=False)
+        def root() -> RedirectResponse:
+            return RedirectResponse("/api/health")
 
     return app

@@ -59,6 +59,9 @@ class ChatIn(BaseModel):
     history: list[Turn] = Field(default_factory=list, max_length=40)
     filters: FiltersIn | None = None
     prefer_region: str | None = None
+    conversation_id: str | None = Field(default=None, max_length=64,
+                                        description="continue a stored conversation (its turns are the history)")
+    save: bool = Field(default=True, description="store the exchange in the user's conversations")
 
     _q = field_validator("question")(classmethod(lambda cls, v: _question_ok(v)))
 
@@ -68,3 +71,57 @@ class ChatIn(BaseModel):
 
 class SearchOut(BaseModel):
     hits: list[dict[str, Any]]
+
+
+class FeedbackIn(BaseModel):
+    message_id: int
+    rating: Literal[1, -1]
+    comment: str = Field(default="", max_length=1000)
+
+
+class LoginIn(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=256)
+
+
+class MetaIn(BaseModel):
+    """Metadata a trainer may set (omitted fields stay as they are)."""
+
+    title: str | None = Field(default=None, max_length=200)
+    doc_type: str | None = None
+    issuer: str | None = Field(default=None, max_length=200)
+    region: str | None = None
+    published: str | None = None
+    effective_from: str | None = None
+    effective_to: str | None = None
+    replaced_by: str | None = Field(default=None, max_length=200)
+
+    def fields(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if v not in (None, "")}
+
+
+class ReviewIn(BaseModel):
+    status: Literal["fixed", "added", "dismissed"]
+    note: str = Field(default="", max_length=1000)
+
+
+class CaseIn(BaseModel):
+    question: str = Field(max_length=MAX_QUESTION_CHARS)
+    answerable: bool = True
+    evidence: list[str] = Field(default_factory=list, max_length=10)
+    answer_keywords: list[str] = Field(default_factory=list, max_length=10)
+    tags: list[str] = Field(default_factory=list, max_length=10)
+    message_id: int | None = None
+
+
+class UserIn(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=256)
+    role: Literal["worker", "trainer", "evaluator", "admin"] = "worker"
+    region: str = Field(default="", max_length=64)
+
+
+class UserPatch(BaseModel):
+    role: Literal["worker", "trainer", "evaluator", "admin"] | None = None
+    disabled: bool | None = None
+    password: str | None = Field(default=None, max_length=256)

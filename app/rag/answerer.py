@@ -37,15 +37,20 @@ class Answerer(Protocol):
     def answer(self, question: str, hits: Sequence[Hit], terms: QuestionTerms | None = None) -> Draft: ...
 
 
+# What a document says about itself (teaching material, not regulation): never an answer.
+_ABOUT_ITSELF = re.compile(r"本文(?:为|是).{0,8}(?:参考|教学|培训)材料|不是政策法规|以现行文件和街道要求为准|以街道规定为准")
+
+
 def sentences_of(text: str) -> list[str]:
     out = []
     for line in text.split("\n"):
-        line = line.strip().lstrip("#").strip()
+        line = line.strip().lstrip("#>").strip()
         if not line:
             continue
         for s in _SENT.findall(line):
             s = s.strip()
-            if len(s) >= 4:
+            # a question in the text (an FAQ heading, a quoted question) is never itself an answer
+            if len(s) >= 4 and not _ABOUT_ITSELF.search(s) and not s.rstrip("”’」』）)").endswith(("？", "?")):
                 out.append(s)
     return out
 

@@ -24,7 +24,7 @@ from app.rag.llm import LLMAnswerer, LLMError
 from app.rag.refusal import Assessment, RefusalConfig, assess
 from app.rag.retriever import Filters, Hit, Retriever
 from app.rag.terms import QuestionTerms, analyse, specific_terms
-from ingest.cleaners import normalize_query
+from ingest.cleaners import drop_pii, normalize_query
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class Assistant:
     def search(
         self, query: str, k: int = 10, *, filters: Filters | None = None, prefer_region: str | None = None
     ) -> list[Hit]:
-        return self.retriever.search(validate_question(query), k, filters=filters, prefer_region=prefer_region)
+        return self.retriever.search(drop_pii(validate_question(query)), k, filters=filters, prefer_region=prefer_region)
 
     # ------------------------------------------------------------------------------------------
     def _resolve(self, question: str, history: Sequence[dict[str, str]]) -> tuple[str, str, QuestionTerms]:
@@ -175,7 +175,7 @@ class Assistant:
     ) -> _Turn:
         """Everything chat and chat_stream share: retrieval, the extractive draft, the verdict."""
         t0 = time.perf_counter()
-        q = normalize_query(validate_question(question))
+        q = normalize_query(drop_pii(validate_question(question)))
         search_q, terms, hits, notes = self._retrieve(q, history or [], filters, prefer_region)
         t1 = time.perf_counter()
         draft = self.extractive.answer(q, hits, terms)

@@ -1,0 +1,204 @@
+"""Users, roles and bearer tokens.
+
+Passwords are hashed with pwdlib (Argon2). A token is 32 random bytes shown once; only its SHA-256
+is stored. Repeated failed logins lock the account for a growing time.
+
+>>> accounts = Accounts(ServiceDB(Path("/tmp/svc.sqlite3")))        # doctest: +SKIP
+>>> accounts.add("wang", "a-long-password", role="worker")          # doctest: +SKIP
+>>> token, user = accounts.login("wang", "a-long-password")         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from pwdlib import PasswordHash
+
+from app.errors import AuthError, ForbiddenError, NotFoundError, RateLimitError, ValidationError
+from app.service.db import ServiceDB, now_iso
+
+Role = Literal["worker", "trainer", "evaluator", "admin"]
+ROLES: tuple[Role, ...] = ("worker", "trainer", "evaluator", "admin")
+ROLE_NAMES = {"worker": "社区工作者", "trainer": "培训员", "evaluator": "评测员", "admin": "管理员"}
+
+# What each role may do; every route names the permission it needs and the server checks it.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "chat": frozenset(ROLES),
+    "feedback": frozenset(ROLES),
+    "curate": frozenset({"trainer", "admin"}),
+    "review": frozenset({"trainer", "admin"}),
+    "audit": frozenset({"trainer", "admin"}),
+    "evaluate": frozenset({"evaluator", "admin"}),
+    "users": frozenset({"admin"}),
+}
+PERMISSION_NAMES = {
+    "chat": "提问", "feedback": "评价回答", "curate": "管理知识库", "review": "处理待改进问题",
+    "audit": "查看操作记录", "evaluate": "查看评测", "users": "管理账号",
+}
+RATE_EXEMPT = frozenset({"evaluator", "admin"})
+
+MIN_PASSWORD = 8
+LOCK_AFTER = 5  # failed logins before the first lock
+LOCK_BASE_S = 30.0
+LOCK_MAX_S = 3600.0
+
+_hasher = PasswordHash.recommended()
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    role: Role
+    region: str = ""
+    disabled: bool = False
+
+    def can(self, permission: str) -> bool:
+        return not self.disabled and self.role in PERMISSIONS[permission]
+
+    def require(self, permission: str) -> None:
+        if not self.can(permission):
+            raise ForbiddenError(
+                f"当前账号（{ROLE_NAMES[self.role]}）没有“{PERMISSION_NAMES[permission]}”的权限。"
+            )
+
+    def to_dict(self) -> dict[str, object]:
+        return {"username": self.username, "role": self.role, "role_name": ROLE_NAMES[self.role],
+                "region": self.region, "disabled": self.disabled}
+
+
+# With SHEGONG_AUTH=off (a local trial on 127.0.0.1) every request acts as this user.
+LOCAL_USER = User(id=0, username="本机试用", role="admin")
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _check_role(role: str) -> Role:
+    if role not in ROLES:
+        raise ValidationError(f"角色“{role}”无效，只能是 {'、'.join(ROLES)} 之一。")
+    return role  # type: ignore[return-value]
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError(f"密码太短：至少 {MIN_PASSWORD} 个字符。")
+
+
+class Accounts:
+    """Users and tokens in the service database."""
+
+    def __init__(self, db: ServiceDB, *, token_ttl_s: float = 7 * 24 * 3600) -> None:
+        if token_ttl_s <= 0:
+            raise ValueError("token_ttl_s must be positive")
+        self.db = db
+        self.token_ttl_s = token_ttl_s
+
+    # -- users --------------------------------------------------------------------------------
+    def add(self, username: str, password: str, *, role: str = "worker", region: str = "") -> User:
+        username = username.strip()
+        if not username or len(username) > 64:
+            raise ValidationError("用户名不能为空，且不超过 64 个字符。")
+        _check_password(password)
+        r = _check_role(role)
+        if self.db.one("SELECT 1 FROM users WHERE username=?", (username,)):
+            raise ValidationError(f"用户名“{username}”已存在。")
+        cur = self.db.execute(
+            "INSERT INTO users(username, password_hash, role, region, created_at) VALUES (?,?,?,?,?)",
+            (username, _hasher.hash(password), r, region.strip(), now_iso()),
+        )
+        return User(int(cur.lastrowid or 0), username, r, region.strip())
+
+    def get(self, username: str) -> User:
+        row = self.db.one("SELECT id, username, role, region, disabled FROM users WHERE username=?", (username,))
+        if row is None:
+            raise NotFoundError(f"没有用户“{username}”。")
+        return User(row["id"], row["username"], row["role"], row["region"], bool(row["disabled"]))
+
+    def all(self) -> list[User]:
+        rows = self.db.query("SELECT id, username, role, region, disabled FROM users ORDER BY username")
+        return [User(r["id"], r["username"], r["role"], r["region"], bool(r["disabled"])) for r in rows]
+
+    def active_count(self) -> int:
+        row = self.db.one("SELECT COUNT(*) AS n FROM users WHERE disabled=0")
+        return int(row["n"]) if row else 0
+
+    def set_disabled(self, username: str, disabled: bool) -> User:
+        user = self.get(username)
+        self.db.execute("UPDATE users SET disabled=? WHERE id=?", (int(disabled), user.id))
+        if disabled:
+            self.db.execute("DELETE FROM tokens WHERE user_id=?", (user.id,))
+        return self.get(username)
+
+    def set_role(self, username: str, role: str) -> User:
+        user = self.get(username)
+        self.db.execute("UPDATE users SET role=? WHERE id=?", (_check_role(role), user.id))
+        return self.get(username)
+
+    def reset_password(self, username: str, password: str) -> User:
+        _check_password(password)
+        user = self.get(username)
+        self.db.execute(
+            "UPDATE users SET password_hash=?, failed_logins=0, locked_until=0 WHERE id=?",
+            (_hasher.hash(password), user.id),
+        )
+        self.db.execute("DELETE FROM tokens WHERE user_id=?", (user.id,))
+        return user
+
+    # -- login and tokens ---------------------------------------------------------------------
+    def login(self, username: str, password: str, *, label: str = "") -> tuple[str, User]:
+        """Check the password and issue a token; failures lock the account for a growing time."""
+        row = self.db.one("SELECT * FROM users WHERE username=?", (username.strip(),))
+        wrong = AuthError("用户名或密码错误。")
+        if row is None:
+            _hasher.hash(password)  # spend the same time as a real check
+            raise wrong
+        if row["locked_until"] > time.time():
+            wait = row["locked_until"] - time.time()
+            raise RateLimitError(f"登录失败次数过多，账号暂时锁定，请 {int(wait) + 1} 秒后再试。", wait)
+        if not _hasher.verify(password, row["password_hash"]):
+            failed = row["failed_logins"] + 1
+            locked = 0.0
+            if failed >= LOCK_AFTER:
+                locked = time.time() + min(LOCK_MAX_S, LOCK_BASE_S * 2 ** (failed - LOCK_AFTER))
+            self.db.execute("UPDATE users SET failed_logins=?, locked_until=? WHERE id=?", (failed, locked, row["id"]))
+            raise wrong
+        if row["disabled"]:
+            raise AuthError("该账号已停用，请联系管理员。")
+        self.db.execute("UPDATE users SET failed_logins=0, locked_until=0 WHERE id=?", (row["id"],))
+        user = User(row["id"], row["username"], row["role"], row["region"], False)
+        return self.issue_token(user, label=label), user
+
+    def issue_token(self, user: User, *, label: str = "") -> str:
+        token = "sg_" + secrets.token_urlsafe(32)
+        self.db.execute(
+            "INSERT INTO tokens(token_hash, user_id, label, created_at, expires_at) VALUES (?,?,?,?,?)",
+            (_hash_token(token), user.id, label, now_iso(), time.time() + self.token_ttl_s),
+        )
+        return token
+
+    def user_for_token(self, token: str) -> User:
+        row = self.db.one(
+            "SELECT u.id, u.username, u.role, u.region, u.disabled, t.expires_at FROM tokens t "
+            "JOIN users u ON u.id = t.user_id WHERE t.token_hash=?",
+            (_hash_token(token),),
+        )
+        if row is None:
+            raise AuthError("登录已失效或令牌无效，请重新登录。")
+        if row["expires_at"] < time.time():
+            self.revoke(token)
+            raise AuthError("登录已过期，请重新登录。")
+        if row["disabled"]:
+            raise AuthError("该账号已停用，请联系管理员。")
+        return User(row["id"], row["username"], row["role"], row["region"], False)
+
+    def revoke(self, token: str) -> None:
+        self.db.execute("DELETE FROM tokens WHERE token_hash=?", (_hash_token(token),))
+
+    def purge_expired_tokens(self) -> int:
+        return self.db.execute("DELETE FROM tokens WHERE expires_at < ?", (time.time(),)).rowcount
