@@ -8,7 +8,7 @@ HASH := $(shell cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | c
 STAMP := $(VENV)/.setup-$(HASH)
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint bench bench-embed eval clean help
+.PHONY: setup setup-browser run test lint bench bench-embed eval clean help
 
 help:
 	@echo "make run    set up, ingest the default knowledge base if needed, serve on http://127.0.0.1:8000"
@@ -32,7 +32,17 @@ $(STAMP): pyproject.toml requirements.lock
 run: setup
 	SHEGONG_AUTH=$${SHEGONG_AUTH:-off} $(SHEGONG) serve --ingest-default
 
-test: setup
+# The UI tests drive Debian's chromium (no browser download) with a CJK font, installed once here.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+setup-browser:
+	@if [ ! -x $(CHROMIUM) ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+		echo "installing Debian chromium and fonts-noto-cjk for the browser tests"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			--no-install-recommends chromium fonts-noto-cjk >/dev/null; \
+	fi
+
+test: setup setup-browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -52,8 +62,10 @@ bench-embed: setup
 	$(STUDY_VENV)/bin/python -m pip -q install -c requirements.lock -r eval/bench_embed_requirements.txt
 	$(PY) -m eval.bench_embed --study-python $(STUDY_VENV)/bin/python --json data/bench_embed.json
 
+# The starter set and the four external sets, each beside the naive reference; reports in
+# data/eval/runs/, an index in data/eval/index.html. External sets reuse data/ext/NAME when present.
 eval: setup
-	@echo "evaluation runner: see issue 8 (not built yet)"
+	$(PY) -m eval.make_eval $(EVAL_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -404,5 +404,13 @@ def user_token(obj: _Ctx, username: str, label: str) -> None:
     click.echo(token)
 
 
+def _register_eval() -> None:
+    from eval.cli import eval_cmd
+
+    main.add_command(eval_cmd)
+
+
+_register_eval()
+
 if __name__ == "__main__":
     main()

@@ -65,12 +65,8 @@ def render_answer(ans: dict[str, Any]) -> str:
     """An answer as chat markdown: the answer first, then numbered sources that open to the passage."""
     text = html.escape(str(ans.get("answer", "")))
     if ans.get("refused"):
-        out = ["### 🔍 知识库中没有找到", "", f"> {text}"]
-        nearest = ans.get("nearest") or []
-        if nearest:
-            out += ["", "相近的文档（可能有帮助，但没有直接回答这个问题）："]
-            out += [f"- {html.escape(str(d.get('title', '')))}" for d in nearest]
-        return "\n".join(out)
+        # the refusal text itself names the nearest documents
+        return "\n".join(["### 🔍 知识库中没有找到", "", f"> {text}"])
     out = [text]
     if ans.get("mode") == "extractive_fallback":
         out.append("\n*（大模型暂不可用，以上为知识库原文摘录）*")
@@ -450,7 +446,7 @@ class UI:
             last_mid = gr.State(None)
             with gr.Tab("问答"):
                 chat = gr.Chatbot(elem_id="sg-chat", label="对话", show_label=False, height="60vh",
-                                  feedback_options=("Like", "Dislike"), sanitize_html=True,
+                                  feedback_options=("Like", "Dislike"), sanitize_html=True, buttons=["copy"],
                                   placeholder="问我政策、走访和办事流程。回答只来自知识库，并注明出处。")
                 question = gr.Textbox(elem_id="sg-question", show_label=False, lines=2, max_lines=6,
                                       placeholder="输入问题，例如：第一次上门走访独居老人要注意什么？",
@@ -467,16 +463,17 @@ class UI:
                                          allow_custom_value=False)
                     history = gr.Dropdown([], label="以前的对话", value=None, elem_id="sg-history")
             with gr.Tab("知识库", visible=False) as tab_docs:
-                gr.Markdown("上传 PDF、DOCX、TXT、MD、HTML，填写类型、地区和日期；上传后自动清洗、切分并入库。")
-                up_file = gr.File(label="选择文件", file_types=[".pdf", ".docx", ".txt", ".md", ".html", ".htm"],
-                                  type="filepath")
-                up_meta = _meta_inputs(regions)
-                up_btn = gr.Button("上传并入库", variant="primary")
-                up_out = gr.Markdown()
                 refresh = gr.Button("刷新文档列表", size="sm")
                 docs = gr.Dataframe(label="文档", interactive=False, wrap=True)
                 pick = gr.Dropdown([], label="选择一个文档查看切分、修改或删除")
                 detail = gr.Markdown()
+                with gr.Accordion("上传新文档", open=False):
+                    gr.Markdown("上传 PDF、DOCX、TXT、MD、HTML，填写类型、地区和日期；上传后自动清洗、切分并入库。")
+                    up_file = gr.File(label="选择文件", file_types=[".pdf", ".docx", ".txt", ".md", ".html", ".htm"],
+                                      type="filepath")
+                    up_meta = _meta_inputs(regions)
+                    up_btn = gr.Button("上传并入库", variant="primary")
+                    up_out = gr.Markdown()
                 with gr.Accordion("修改信息", open=False):
                     ed_meta = _meta_inputs(regions)
                     ed_btn = gr.Button("保存修改")
@@ -518,6 +515,7 @@ class UI:
             send.click(self.ask, *ask_io).then(self.conversations, None, history)
             question.submit(self.ask, *ask_io).then(self.conversations, None, history)
             new.click(self.new_chat, None, [chat, conv_id, msg_ids, history])
+            chat.clear(self.new_chat, None, [chat, conv_id, msg_ids, history])
             history.input(self.open_conversation, [history], [chat, conv_id, msg_ids])
             chat.like(self.like, [msg_ids], [last_mid, fb_text, fb_send, fb_note])
             fb_send.click(self.comment, [last_mid, fb_text], [fb_text, fb_send, fb_note])

@@ -2,7 +2,8 @@
 
 Test-set format (JSONL): ``id, question, history?, answerable, evidence[], answer_keywords[], tags[]``.
 A retrieved chunk *holds the evidence* when it contains one of the evidence strings (compared
-without punctuation or spaces). External sets (``--docs``) count a hit by gold ``doc_id`` instead.
+without punctuation or spaces). External sets count a hit by gold ``doc_id`` instead, and an
+answer as correct when it holds any one of the ``reference_answers`` (see eval/runner.py).
 
 >>> run_cases(assistant, load_cases(Path("eval/sets/starter.jsonl")))      # doctest: +SKIP
 """
@@ -38,6 +39,8 @@ class Case:
     tags: list[str] = field(default_factory=list)
     history: list[dict[str, str]] = field(default_factory=list)
     gold_doc_ids: list[str] = field(default_factory=list)  # external sets
+    # External sets: the reference answers; an answer is correct when it holds any one of them.
+    reference_answers: list[str] = field(default_factory=list)
 
 
 def load_cases(path: Path) -> list[Case]:
@@ -61,7 +64,7 @@ class CaseResult:
     answerable: bool
     first_relevant_rank: int | None  # 1-based rank of the first hit holding the evidence
     refused: bool
-    correct: bool  # answered with every keyword (answerable) or refused (unanswerable)
+    correct: bool  # answered with every keyword (and a reference answer, if any) or refused (unanswerable)
     citation_ok: bool | None  # a cited passage holds the evidence (answered, answerable cases)
     answer: str
     mode: str
@@ -69,6 +72,8 @@ class CaseResult:
     latency_ms: float
     expected_evidence: list[str]
     reason: str = ""
+    reference_answers: list[str] = field(default_factory=list)
+    answer_keywords: list[str] = field(default_factory=list)
 
 
 def _relevant(case: Case, hit: dict[str, Any]) -> bool:
@@ -84,6 +89,8 @@ def score_case(case: Case, hits: Sequence[dict[str, Any]], answer: dict[str, Any
     text = squash(answer.get("answer", ""))
     if case.answerable:
         keywords_ok = all(squash(k) in text for k in case.answer_keywords)
+        if case.reference_answers:
+            keywords_ok = keywords_ok and any(squash(a) in text for a in case.reference_answers if squash(a))
         correct = not refused and keywords_ok
         cited = answer.get("citations", [])
         citation_ok = (not refused) and any(_relevant(case, c) for c in cited) if (case.evidence or case.gold_doc_ids) else None
@@ -97,20 +104,26 @@ def score_case(case: Case, hits: Sequence[dict[str, Any]], answer: dict[str, Any
         retrieved=[{"doc_id": h.get("doc_id", ""), "title": h.get("title", ""), "text": h.get("text", "")[:160]}
                    for h in hits[:5]],
         latency_ms=latency_ms, expected_evidence=case.evidence or case.gold_doc_ids, reason=answer.get("reason", ""),
+        reference_answers=list(case.reference_answers), answer_keywords=list(case.answer_keywords),
     )
 
 
 Runner = Callable[[Case], tuple[list[dict[str, Any]], dict[str, Any]]]
 
 
+def search_query(case: Case) -> str:
+    """What is searched for a case: a follow-up question is prefixed with the last user turn."""
+    if case.history:
+        users = [t["content"] for t in case.history if t.get("role") == "user"]
+        return f"{users[-1]} {case.question}" if users else case.question
+    return case.question
+
+
 def in_process(assistant: Any, k: int = 10, answer: bool = True) -> Runner:
     """Ask the Assistant object directly (the same one the API serves)."""
 
     def run(case: Case) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        query = case.question
-        if case.history:
-            users = [t["content"] for t in case.history if t.get("role") == "user"]
-            query = f"{users[-1]} {case.question}" if users else case.question
+        query = search_query(case)
         hits = [h.to_dict() for h in assistant.search(query, k)]
         ans = assistant.chat(case.question, case.history).to_dict() if answer else {}
         return hits, ans
@@ -126,10 +139,7 @@ def over_http(base_url: str, k: int = 10, answer: bool = True, token: str | None
     client = httpx.Client(base_url=base_url.rstrip("/"), timeout=120, headers=headers)
 
     def run(case: Case) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        query = case.question
-        if case.history:
-            users = [t["content"] for t in case.history if t.get("role") == "user"]
-            query = f"{users[-1]} {case.question}" if users else case.question
+        query = search_query(case)
         r = client.post("/api/search", json={"query": query, "k": k})
         r.raise_for_status()
         ans: dict[str, Any] = {}

@@ -47,3 +47,13 @@ def shegong_server(env: dict[str, str], *args: str, timeout_s: float = 120) -> I
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+PASSWORD = "correct-horse-9"  # for accounts that tests create
+
+
+def cli(data: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """``shegong ARGS`` on the data dir ``data``, in a child process."""
+    env = {**os.environ, "SHEGONG_DATA_DIR": str(data)}
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env, input=stdin,
+                          capture_output=True, text=True, timeout=120)

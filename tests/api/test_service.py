@@ -15,16 +15,9 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from tests.support import ROOT, shegong_server
+from tests.support import PASSWORD, ROOT, cli, shegong_server
 
-PASSWORD = "correct-horse-9"
 ROLES = ("worker", "trainer", "evaluator", "admin")
-
-
-def cli(data: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHEGONG_DATA_DIR": str(data)}
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env, input=stdin,
-                          capture_output=True, text=True, timeout=120)
 
 
 @dataclass
@@ -199,6 +192,13 @@ class TestConversationsAndReview:
         exported = service.call("evaluator", "GET", "/api/cases").text.splitlines()
         case = json.loads(exported[-1])
         assert case["question"] == "走访独居老人要注意什么？" and case["evidence"] == ["亮证"] and "curated" in case["tags"]
+        # An evaluator exports the curated cases into a test-set file (twice: no duplicates).
+        target = service.data.parent / "curated.jsonl"
+        for _ in range(2):
+            r = cli(service.data, "eval", "export", "--out", str(target))
+            assert r.returncode == 0, r.stderr
+        lines = [json.loads(x) for x in target.read_text(encoding="utf-8").splitlines()]
+        assert [c["id"] for c in lines] == [case["id"]] and lines[0]["answerable"] is True
 
     def test_refusals_go_to_review(self, service: Service) -> None:
         r = service.call("worker", "POST", "/api/chat", json={"question": "北京市养犬登记费是多少钱？"})

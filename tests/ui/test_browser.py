@@ -1,0 +1,176 @@
+"""The web UI in a real headless Chromium (Debian's, driven by Playwright) against a real server.
+
+Screenshots go to ``test-output/screenshots/``; the first load's size goes to
+``test-output/browser.json`` and is printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.settings import Settings
+from tests.support import PASSWORD, ROOT, cli, shegong_server
+
+CHROMIUM = Path(os.environ.get("SHEGONG_CHROMIUM", "/usr/bin/chromium"))
+OUT = ROOT / "test-output"
+SHOTS = OUT / "screenshots"
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 900}
+# Chromium must not phone home: this machine has no internet, and neither may a worker's data.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-default-apps"]
+
+
+def _require_chromium() -> Path:
+    if not CHROMIUM.exists():
+        msg = f"{CHROMIUM} is missing: `make setup-browser` installs Debian's chromium and fonts-noto-cjk"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def ui_server(kb_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    data = tmp_path_factory.mktemp("ui") / "data"
+    shutil.copytree(kb_settings.data_dir, data)
+    for name, role in (("wang", "worker"), ("li", "trainer")):
+        r = cli(data, "user", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
+        assert r.returncode == 0, r.stderr
+    with shegong_server({"SHEGONG_DATA_DIR": str(data), "SHEGONG_AUTH": "on"}) as url:
+        yield url, data
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    path = _require_chromium()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(path), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class PageLog:
+    """Every request a page makes and the bytes of every response."""
+
+    def __init__(self, page: Any, base: str) -> None:
+        self.base = base
+        self.urls: list[str] = []
+        self.bytes = 0
+        page.on("request", lambda r: self.urls.append(r.url))
+        page.on("response", self._count)
+
+    def _count(self, response: Any) -> None:
+        with contextlib.suppress(Exception):  # a redirect or a stream has no body to count
+            self.bytes += len(response.body())
+
+    def external(self) -> list[str]:
+        return [u for u in self.urls if not u.startswith((self.base, "data:", "blob:"))]
+
+
+def _login(page: Any, url: str, user: str) -> None:
+    page.goto(url + "/ui/")
+    page.wait_for_url("**/login**")
+    assert "登录" in page.title()
+    page.fill("#u", user)
+    page.fill("#p", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#sg-question textarea", timeout=60_000)
+    page.wait_for_selector(f"text={user}", timeout=30_000)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+class TestWorkerOnAPhone:
+    def test_ask_see_sources_refusal_and_feedback(self, ui_server: tuple[str, Path], browser: Any) -> None:
+        url, _ = ui_server
+        ctx = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                                  locale="zh-CN")
+        page = ctx.new_page()
+        log = PageLog(page, url)
+        _login(page, url, "wang")
+        page.wait_for_timeout(1500)
+        first_load = {"bytes": log.bytes, "requests": len(log.urls), "external": log.external()}
+        OUT.mkdir(exist_ok=True)
+        (OUT / "browser.json").write_text(json.dumps({"first_load": first_load}, ensure_ascii=False, indent=1))
+        print(f"\nfirst load at 375x812: {log.bytes / 1024:.0f} KiB in {len(log.urls)} requests")
+        assert first_load["external"] == [], "the UI must load nothing from outside this server"
+        page.screenshot(path=str(SHOTS / "01-phone-empty.png"))
+        # Workers do not see the trainers' tabs.
+        assert page.get_by_role("tab", name="知识库").count() == 0
+
+        page.fill("#sg-question textarea", "宜川路街道考取中级社工证的社区工作者奖励多少？")
+        page.click("#sg-send")
+        page.wait_for_selector("#sg-chat summary", timeout=60_000)
+        bot = page.locator("#sg-chat").inner_text()
+        assert "2000元" in bot and "来源" in bot
+        page.locator("#sg-chat summary").first.click()
+        page.wait_for_timeout(300)
+        passage = page.locator("#sg-chat details[open]").first.inner_text()
+        assert "2000" in passage  # the cited passage opens under its title
+        page.screenshot(path=str(SHOTS / "02-phone-answer-with-source.png"), full_page=True)
+
+        page.fill("#sg-question textarea", "北京市养犬登记费是多少钱？")
+        page.click("#sg-send")
+        page.wait_for_selector("text=知识库中没有找到", timeout=60_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SHOTS / "03-phone-refusal.png"), full_page=True)
+
+        # 👎 on the refusal, with a comment: it reaches the trainers' review queue.
+        page.locator("#sg-chat").locator("button[aria-label='踩'], button[aria-label='Dislike']").last.click()
+        page.wait_for_selector("text=可以在下面写几句原因", timeout=30_000)
+        page.get_by_label("👎 的原因（可选）").fill("希望补充养犬政策")
+        page.get_by_role("button", name="提交意见").click()
+        page.wait_for_selector("text=已收到您的意见", timeout=30_000)
+
+        # 新对话 clears the screen; the earlier conversation is listed to return to.
+        page.click("#sg-new")
+        page.wait_for_timeout(500)
+        assert "2000元" not in page.locator("#sg-chat").inner_text()
+        ctx.close()
+
+        token = httpx.post(url + "/api/auth/login", json={"username": "li", "password": PASSWORD}).json()["token"]
+        items = httpx.get(url + "/api/review", headers={"Authorization": f"Bearer {token}"}).json()["items"]
+        assert any(i["comment"] == "希望补充养犬政策" for i in items)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+class TestTrainerAtADesk:
+    def test_documents_and_review_tabs(self, ui_server: tuple[str, Path], browser: Any) -> None:
+        url, _ = ui_server
+        ctx = browser.new_context(viewport=DESKTOP, locale="zh-CN")
+        page = ctx.new_page()
+        _login(page, url, "li")
+        page.get_by_role("tab", name="知识库").click()
+        page.locator("text=cases/angry-rejected-application >> visible=true").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(SHOTS / "04-desktop-trainer-documents.png"), full_page=True)
+        page.get_by_role("tab", name="待改进").click()
+        page.locator("text=北京市养犬登记费 >> visible=true").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(SHOTS / "05-desktop-trainer-review.png"), full_page=True)
+        ctx.close()
+
+    def test_signed_out_visit_goes_to_login(self, ui_server: tuple[str, Path], browser: Any) -> None:
+        url, _ = ui_server
+        ctx = browser.new_context(viewport=PHONE, locale="zh-CN")
+        page = ctx.new_page()
+        page.goto(url + "/ui/")
+        assert "/login" in page.url
+        page.fill("#u", "wang")
+        page.fill("#p", "wrong-password")
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=用户名或密码错误", timeout=30_000)
+        page.screenshot(path=str(SHOTS / "06-phone-login-error.png"))
+        ctx.close()
