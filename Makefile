@@ -36,10 +36,10 @@ run: setup
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 setup-browser:
-	@if [ ! -x $(CHROMIUM) ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
-		echo "installing Debian chromium and fonts-noto-cjk for the browser tests"; \
+	@if [ ! -x $(CHROMIUM) ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || ! fc-list 2>/dev/null | grep -qi "Noto Color Emoji"; then \
+		echo "installing Debian chromium, fonts-noto-cjk and fonts-noto-color-emoji for the browser tests"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-			--no-install-recommends chromium fonts-noto-cjk >/dev/null; \
+			--no-install-recommends chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null; \
 	fi
 
 test: setup setup-browser
@@ -69,3 +69,29 @@ eval: setup
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+
+# Opt-in, never part of `make test` or CI: the LLM answer path against a real small model
+# (Qwen2.5-Coder 0.5B Instruct Q4_K_M, served by llama.cpp's OpenAI-compatible server).
+# The first run builds llama-cpp-python from source into its own venv (about 10 min on 2 cores) and
+# assembles the test-only model (491 MB, sha256-pinned) in data/llm/; later runs take a few minutes.
+# `serve` waits for /v1/models before it writes the URL; the trap stops the server however pytest ends.
+LLM_VENV ?= ../llm-venv
+LLM_PY = $(LLM_VENV)/bin/python
+LLAMA_CPP_PKG := llama-cpp-python[server]==0.3.36
+LLAMA_CPP_CMAKE_ARGS := -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_BLAS=OFF -DGGML_NATIVE=OFF \
+	-DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF
+LLM_URL_FILE := data/llm/server.url
+
+.PHONY: test-llm
+test-llm: setup
+	@test -x $(LLM_PY) || python3 -m venv $(LLM_VENV)
+	@$(LLM_PY) -c 'import llama_cpp, llama_cpp.server.app; assert llama_cpp.__version__ == "0.3.36"' 2>/dev/null || { \
+		echo "building $(LLAMA_CPP_PKG) from source into $(LLM_VENV) (about 10 minutes on 2 cores)"; \
+		CMAKE_ARGS="$(LLAMA_CPP_CMAKE_ARGS)" $(LLM_PY) -m pip -q --disable-pip-version-check install \
+			--no-binary llama-cpp-python "$(LLAMA_CPP_PKG)"; }
+	$(PY) -m tests.llm.real_llm fetch
+	@rm -f $(LLM_URL_FILE); \
+	$(PY) -m tests.llm.real_llm serve --python $(LLM_PY) --url-file $(LLM_URL_FILE) & server=$$!; \
+	trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null; rm -f $(LLM_URL_FILE)' EXIT; \
+	until [ -s $(LLM_URL_FILE) ]; do kill -0 $$server 2>/dev/null || exit 1; sleep 1; done; \
+	SHEGONG_TEST_LLM_URL=$$(cat $(LLM_URL_FILE)) $(PY) -m pytest -m llm tests/llm -s

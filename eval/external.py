@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = ("ncp_policy", "cail2019_rc", "drcd", "cmrc2018")
@@ -34,7 +35,7 @@ class QA:
     history: list[dict[str, str]] = field(default_factory=list)
 
 
-def read_jsonl(path: Path) -> Iterator[dict[str, object]]:
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8") as fh:
         for line in fh:
             if line.strip():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.settings import Settings, disable_telemetry
+from tests.support import require
 
 disable_telemetry()
 
@@ -20,12 +21,7 @@ EXTERNAL = SHARED / "external"
 
 def require_shared(path: Path = SHARED) -> Path:
     """Skip (or, in CI, fail) when ../shared is absent."""
-    if not path.exists():
-        msg = f"{path} is absent: the shared seeds and evaluation data sit beside the repo as ../shared"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
+    return require(path, "the shared seeds and evaluation data sit beside the repo as ../shared")
 
 
 @pytest.fixture(scope="session")

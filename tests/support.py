@@ -57,3 +57,15 @@ def cli(data: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[
     env = {**os.environ, "SHEGONG_DATA_DIR": str(data)}
     return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env, input=stdin,
                           capture_output=True, text=True, timeout=120)
+
+
+def require(path: Path, why: str) -> Path:
+    """Skip when ``path`` is absent (``why`` says what it is and how to get it); in CI, fail instead."""
+    import pytest
+
+    if not path.exists():
+        msg = f"{path} is absent: {why}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path

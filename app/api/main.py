@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import routes_account, routes_admin, routes_chat, routes_docs, routes_health, routes_openai, routes_review
 from app.api.state import AppState
@@ -92,6 +93,13 @@ def create_app(settings: Settings, *, ui: bool = True) -> FastAPI:
         if isinstance(exc, RateLimitError):
             body["retry_after"] = exc.retry_after
         return JSONResponse(body, status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Routing errors in Chinese too (an unknown address, a wrong method)."""
+        known = {404: ("没有这个地址，请检查网址。", "not_found"), 405: ("这个地址不支持该请求方法。", "method_not_allowed")}
+        detail, code = known.get(exc.status_code, (str(exc.detail), "http_error"))
+        return JSONResponse({"detail": detail, "code": code}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -103,6 +103,12 @@ class TestRoles:
         assert service.call("worker", "POST", "/api/documents", files=files).status_code == 403
         assert service.call("evaluator", "PUT", "/api/documents/x/file", files=files).status_code == 403
 
+    def test_unknown_address_in_chinese(self, service: Service) -> None:
+        r = service.call("worker", "GET", "/api/nothing-here")
+        assert r.status_code == 404 and r.json() == {"detail": "没有这个地址，请检查网址。", "code": "not_found"}
+        r = service.call("worker", "DELETE", "/api/chat")
+        assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
+
     def test_health_is_public_and_says_auth_is_on(self, service: Service) -> None:
         r = httpx.get(service.url + "/api/health", timeout=30)
         assert r.status_code == 200 and r.json()["auth"] == "on"

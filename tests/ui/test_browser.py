@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from tests.support import PASSWORD, ROOT, cli, shegong_server
+from tests.support import PASSWORD, ROOT, cli, require, shegong_server
 
 CHROMIUM = Path(os.environ.get("SHEGONG_CHROMIUM", "/usr/bin/chromium"))
 OUT = ROOT / "test-output"
@@ -31,12 +31,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 def _require_chromium() -> Path:
-    if not CHROMIUM.exists():
-        msg = f"{CHROMIUM} is missing: `make setup-browser` installs Debian's chromium and fonts-noto-cjk"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return CHROMIUM
+    return require(CHROMIUM, "`make setup-browser` installs Debian's chromium and fonts-noto-cjk")
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +134,11 @@ class TestWorkerOnAPhone:
         page.click("#sg-new")
         page.wait_for_timeout(500)
         assert "2000元" not in page.locator("#sg-chat").inner_text()
+        page.get_by_text("设置与以前的对话").click()
+        page.locator("#sg-history input").click()
+        page.get_by_role("option", name="宜川路街道考取中级社工证").first.click()
+        page.wait_for_function("document.querySelector('#sg-chat').innerText.includes('2000元')", timeout=30_000)
+        page.screenshot(path=str(SHOTS / "04-phone-earlier-conversation.png"))
         ctx.close()
 
         token = httpx.post(url + "/api/auth/login", json={"username": "li", "password": PASSWORD}).json()["token"]
@@ -156,10 +156,10 @@ class TestTrainerAtADesk:
         _login(page, url, "li")
         page.get_by_role("tab", name="知识库").click()
         page.locator("text=cases/angry-rejected-application >> visible=true").first.wait_for(timeout=60_000)
-        page.screenshot(path=str(SHOTS / "04-desktop-trainer-documents.png"), full_page=True)
+        page.screenshot(path=str(SHOTS / "05-desktop-trainer-documents.png"), full_page=True)
         page.get_by_role("tab", name="待改进").click()
         page.locator("text=北京市养犬登记费 >> visible=true").first.wait_for(timeout=60_000)
-        page.screenshot(path=str(SHOTS / "05-desktop-trainer-review.png"), full_page=True)
+        page.screenshot(path=str(SHOTS / "06-desktop-trainer-review.png"), full_page=True)
         ctx.close()
 
     def test_signed_out_visit_goes_to_login(self, ui_server: tuple[str, Path], browser: Any) -> None:
@@ -172,5 +172,5 @@ class TestTrainerAtADesk:
         page.fill("#p", "wrong-password")
         page.click("button[type=submit]")
         page.wait_for_selector("text=用户名或密码错误", timeout=30_000)
-        page.screenshot(path=str(SHOTS / "06-phone-login-error.png"))
+        page.screenshot(path=str(SHOTS / "07-phone-login-error.png"))
         ctx.close()
