@@ -43,10 +43,10 @@ def build_state(settings: Settings) -> AppState:
     retriever = assistant.retriever
     db = ServiceDB(settings.service_db_path)
     audit = AuditLog(db)
-    conversations = ConversationLog(db)
-    purged = conversations.purge_older_than(settings.retention_days)
-    if purged:
-        log.info("retention: deleted %d conversations older than %d days", purged, settings.retention_days)
+    conversations = ConversationLog(db, retention_days=settings.retention_days)
+    if conversations.purged_at_start:
+        log.info("retention: deleted %d conversations older than %d days", conversations.purged_at_start,
+                 settings.retention_days)
     return AppState(
         settings=settings,
         embedder=retriever.embedder,

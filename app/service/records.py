@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -40,12 +41,26 @@ class Message:
 
 
 class ConversationLog:
-    """A worker's conversations and the feedback on each answer."""
+    """A worker's conversations and the feedback on each answer.
 
-    def __init__(self, db: ServiceDB) -> None:
+    With ``retention_days``, conversations older than that are deleted at start and then at most
+    once an hour, when a new conversation begins (a server may run for months without a restart).
+    """
+
+    def __init__(self, db: ServiceDB, retention_days: int | None = None) -> None:
         self.db = db
+        self.retention_days = retention_days
+        self._last_purge = 0.0
+        self.purged_at_start = self._purge_due()
+
+    def _purge_due(self) -> int:
+        if self.retention_days is None or (time.monotonic() - self._last_purge < 3600 and self._last_purge):
+            return 0
+        self._last_purge = time.monotonic()
+        return self.purge_older_than(self.retention_days)
 
     def start(self, user: User, first_question: str) -> str:
+        self._purge_due()
         cid = uuid.uuid4().hex[:16]
         title = masked(first_question.strip().replace("\n", " "))[:40] or "新对话"
         stamp = now_iso()

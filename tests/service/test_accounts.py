@@ -89,6 +89,10 @@ class TestRetentionAndLimits:
         assert log.purge_older_than(180) == 1
         assert [c["title"] for c in log.recent(user)] == ["新问题"]
         assert accounts.db.one("SELECT COUNT(*) AS n FROM review")["n"] == 1  # type: ignore[index]
+        # A service that keeps running purges on its own when a conversation starts (hourly at most).
+        accounts.db.execute("UPDATE conversations SET updated_at='2020-01-01T00:00:00+00:00'")
+        kept = ConversationLog(accounts.db, retention_days=180)
+        assert kept.purged_at_start == 1 and kept.recent(user) == []
 
     def test_rate_limiter_window(self) -> None:
         rl = RateLimiter(limit=2, window_s=0.2, what="提问")
