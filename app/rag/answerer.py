@@ -98,7 +98,7 @@ class ExtractiveAnswerer:
             for pos, s in enumerate(sentences_of(hit.text)):
                 match = sum(w * max(term_presence(t, s), 0.5 * term_presence(t, context)) for t, w in weights.items())
                 score = match / total
-                if terms.kind in ("amount", "count", "date") and has_evidence_for_kind(terms.kind, s):
+                if terms.kind in ("amount", "frequency", "count", "date") and has_evidence_for_kind(terms.kind, s):
                     score += 0.25
                 if _BULLET.match(s) and terms.kind in ("list", "procedure"):
                     score += 0.05

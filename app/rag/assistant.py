@@ -21,6 +21,7 @@ from typing import Any
 from app.errors import ValidationError
 from app.rag.answerer import Draft, ExtractiveAnswerer, markers
 from app.rag.llm import LLMAnswerer, LLMError
+from app.rag.outline import covers_title, outline
 from app.rag.refusal import Assessment, RefusalConfig, assess
 from app.rag.retriever import Filters, Hit, Retriever
 from app.rag.terms import QuestionTerms, analyse, specific_terms
@@ -178,9 +179,28 @@ class Assistant:
         q = normalize_query(drop_pii(validate_question(question)))
         search_q, terms, hits, notes = self._retrieve(q, history or [], filters, prefer_region)
         t1 = time.perf_counter()
-        draft = self.extractive.answer(q, hits, terms)
+        guide = self._outline(terms, hits)
+        if guide is not None:
+            draft, hits = guide
+        else:
+            draft = self.extractive.answer(q, hits, terms)
         verdict = assess(q, terms, hits, draft, self.refusal, self.retriever.idf)
         return _Turn(q, search_q, hits, notes, draft, verdict, t0, t1)
+
+    def _outline(self, terms: QuestionTerms, hits: list[Hit]) -> tuple[Draft, list[Hit]] | None:
+        """A broad question about a whole guide ("第一次上门走访独居老人要注意什么？"): its outline."""
+        if terms.kind not in ("procedure", "list") or not hits or not covers_title(terms, hits[0].title):
+            return None
+        manifest = self.retriever.manifest
+        doc = manifest.document(hits[0].doc_id, with_text=True)
+        if doc is None:
+            return None
+        made = outline(hits[0], doc.text, list(manifest.chunks(manifest.chunk_ids_of(doc.doc_id))))
+        if made is None:
+            return None
+        draft, parts = made
+        seen = {h.chunk_id for h in parts}
+        return draft, [*parts, *(h for h in hits if h.chunk_id not in seen)][: max(self.answer_passages, len(parts))]
 
     @staticmethod
     def _stamp(ans: Answer, turn: _Turn) -> Answer:

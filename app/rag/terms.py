@@ -26,6 +26,7 @@ QUESTION_WORDS = set(
     ["什么", "怎么", "怎样", "如何", "多少", "哪些", "哪个", "哪里", "哪儿", "哪", "几", "是否", "能否", "可以", "可不可以", "有没有", "有", "是", "的", "了", "吗", "呢", "吧", "啊", "请问", "请", "我", "我们", "你", "你们", "他", "她", "它", "该", "应该", "要", "需要", "需", "得", "会", "能", "对", "和", "与", "及", "或", "在", "为", "被", "给", "把", "从", "向", "到", "就", "都", "也", "还", "又", "这", "那", "这个", "那个", "这些", "那些", "其中", "上述", "以上", "一下", "一些", "时候", "什么样", "怎么办", "为什么", "干什么", "做什么", "怎么样", "多久", "多长", "几个", "几名", "几天", "几项", "几种", "具体", "一般", "主要", "相关", "情况", "问题", "规定", "要求", "内容", "方面", "呀", "么", "告诉", "说", "讲", "问", "答", "回答", "知道", "了解", "一共", "总共", "是不是", "谁", "里", "中", "上", "下", "前", "后", "时", "等"]
 )
 
+_FREQUENCY = re.compile(r"多久.{0,6}一次|多长时间.{0,6}一次|隔多久|多久(?:去|联系|走访|上门|打|看|回访)|频次|频率|多少天一次")
 _AMOUNT = re.compile(r"多少钱|多少元|金额|奖金|补贴多少|奖励多少|标准是多少|发多少|领多少|给多少|费用多少")
 _COUNT = re.compile(r"是多少|为多少|多少名|几名|多少人|几个|多少个|多少户|几天|多少天|多久|多长时间|几年|多少年|比例|几项|多少项|几次|多少次|百分之")
 _DATE = re.compile(r"什么时候|何时|哪一天|哪天|哪年|哪一年|几月|日期|什么时间|哪个月")
@@ -36,6 +37,7 @@ EVIDENCE_FOR_KIND = {
     "amount": re.compile(r"\d[\d,.]*\s*(?:万)?元|[一二三四五六七八九十百千万]+元"),
     "count": re.compile(r"\d|[一二两三四五六七八九十百千万]+(?:名|人|个|项|天|年|户|次|倍|级)|百分之"),
     "date": re.compile(r"\d{4}\s*年|\d{1,2}\s*月|\d{4}-\d{1,2}|[一二三四五六七八九十]+月"),
+    "frequency": re.compile(r"每(?:天|日|周|星期|月|季|季度|年|半年|两周|半月|隔)|[一二两三四五六七八九十半\d]+(?:天|日|周|个月|月|年)(?:至少)?(?:一次|[一二两三\d]次)"),
 }
 
 
@@ -43,7 +45,7 @@ EVIDENCE_FOR_KIND = {
 class QuestionTerms:
     text: str
     terms: tuple[str, ...]  # specific terms, longest first
-    kind: str  # amount | count | date | list | procedure | fact
+    kind: str  # amount | frequency | count | date | list | procedure | fact
     focus: str | None = None  # the thing asked about: "产假" in "产假是多少天"
 
 
@@ -136,7 +138,7 @@ def specific_terms(text: str) -> list[str]:
 
 
 def answer_kind(text: str) -> str:
-    for kind, pat in (("amount", _AMOUNT), ("date", _DATE), ("count", _COUNT), ("list", _LIST),
+    for kind, pat in (("amount", _AMOUNT), ("frequency", _FREQUENCY), ("date", _DATE), ("count", _COUNT), ("list", _LIST),
                       ("procedure", _PROCEDURE)):
         if pat.search(text):
             return kind

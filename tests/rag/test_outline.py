@@ -1,0 +1,58 @@
+"""Broad questions about a whole guide are answered with its outline, each part cited."""
+
+from __future__ import annotations
+
+from app.rag.outline import covers_title, sections
+from app.rag.terms import analyse
+
+GUIDE = """# 入户走访怎么准备
+
+## 出门前
+
+- 查台账，看上一次走访记录。
+
+## 敲门和自我介绍
+
+- 敲门后退后一步，主动亮证。
+
+## 看什么
+
+**居住安全**
+- 燃气软管是否老化。
+
+**身体状况**
+- 最近一年是否跌倒过。
+
+## 记录
+
+- 回来当天补记台账。
+"""
+
+
+class TestSections:
+    def test_summaries(self) -> None:
+        parts = sections(GUIDE)
+        assert [p.heading for p in parts] == ["出门前", "敲门和自我介绍", "看什么", "记录"]
+        assert parts[2].summary == "居住安全、身体状况"  # bold sub-labels become a list
+        assert parts[0].summary == "查台账，看上一次走访记录。"
+
+    def test_broad_question_only(self) -> None:
+        title = "第一次上门走访独居老人：安全检查清单与跟进频次"
+        assert covers_title(analyse("第一次上门走访独居老人要注意什么？"), title)
+        assert not covers_title(analyse("独居老人家的燃气软管要怎么检查？"), title)
+        assert not covers_title(analyse("走访要注意什么？"), title)  # one term is too little to name a guide
+
+
+class TestAssistantOutline:
+    def test_first_visit_question_gets_the_guide_outline(self, assistant) -> None:  # type: ignore[no-untyped-def]
+        ans = assistant.chat("第一次上门走访独居老人要注意什么？")
+        assert not ans.refused
+        assert "安全检查清单" in ans.answer and "燃气" in ans.answer and "紧急联系人" in ans.answer
+        assert len(ans.citations) >= 3
+        assert {c.hit.doc_id for c in ans.citations} == {"guides/first-visit-elderly-living-alone"}
+        # every marker points at a citation whose passage holds that part
+        assert any("燃气软管" in c.hit.text for c in ans.citations)
+
+    def test_a_specific_question_gets_sentences(self, assistant) -> None:  # type: ignore[no-untyped-def]
+        ans = assistant.chat("独居老人平时多久联系一次比较合适？")
+        assert not ans.refused and "每月" in ans.answer and "分" not in ans.answer[:20]

@@ -1,0 +1,30 @@
+"""What a question asks for: its kind of answer decides what evidence must be present."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.rag.terms import analyse, has_evidence_for_kind
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("宜川路街道考取初级社工证的奖励是多少钱？", "amount"),
+    ("独居老人平时多久联系一次比较合适？", "frequency"),
+    ("高龄老人多久走访一次？", "frequency"),
+    ("集体合同是什么时候通过的？", "date"),
+    ("产假是多少天？", "count"),
+    ("走访时哪些信息不能记？", "list"),
+    ("残疾人两项补贴怎么申请？", "procedure"),
+])
+def test_kind(question: str, kind: str) -> None:
+    assert analyse(question).kind == kind
+
+
+@pytest.mark.parametrize(("text", "ok"), [
+    ("一般独居老人：至少每月一次上门或电话联系。", True),
+    ("高温天每天电话问候。", True),
+    ("两周一次上门。", True),
+    ("连续两次联系不上要启动查找。", False),
+])
+def test_frequency_evidence(text: str, ok: bool) -> None:
+    assert has_evidence_for_kind("frequency", text) is ok
