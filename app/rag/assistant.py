@@ -131,7 +131,11 @@ class Assistant:
         if self.llm is not None:
             try:
                 standalone = normalize_query(self.llm.condense(question, history))
-                return standalone, standalone, analyse(standalone)
+                own = specific_terms(question)
+                if all(t in standalone for t in own):
+                    return standalone, standalone, analyse(standalone)
+                # a small model may copy an earlier turn and drop what the follow-up asks about
+                log.info("condensed question lost the follow-up's terms; expanding offline")
             except LLMError as exc:
                 log.warning("condense failed, expanding offline: %s", exc)
         previous = users[-1]
@@ -247,6 +251,10 @@ class Assistant:
                     pieces.append(piece)
                     yield {"type": "delta", "text": piece}
                 ans = self._finish_llm("".join(pieces), t.hits, t.draft, t.notes)
+                if ans.mode != "llm" or ans.answer != "".join(pieces):
+                    # what was streamed is not what is shown: markers pointing nowhere, no markers,
+                    # or notes added; replace it, so no client keeps the unchecked text
+                    yield {"type": "reset", "text": ans.answer}
             except LLMError as exc:
                 log.warning("LLM stream failed, falling back: %s", exc)
                 ans = self._fallback(t.hits, t.draft, t.notes, str(exc))

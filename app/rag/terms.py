@@ -78,9 +78,13 @@ def _nounish(word: str, flag: str) -> bool:
     return flag.startswith("n") or flag in ("vn", "eng", "nz", "j", "l") or word in DOMAIN_WORDS
 
 
+_UNIT_NOUNS = frozenset({"钱", "元", "块", "人", "天", "年", "月", "次", "个", "名", "岁", "周", "小时", "分钟", "时间"})
+
+
 def focus_term(text: str) -> str | None:
-    """The noun nearest before the question word ("产假是多少天" -> 产假), else after it
-    ("有多少名职工代表" -> 职工代表); verbs like 安排 are passed over."""
+    """The thing asked about. A noun right after 多少 is what is counted ("发多少一次性奖励" ->
+    一次性奖励); otherwise the noun nearest before the question word ("产假是多少天" -> 产假), else
+    after it ("有多少名职工代表" -> 职工代表). Units (钱, 天) and verbs like 安排 are passed over."""
     import jieba.posseg
 
     _jieba()
@@ -88,6 +92,9 @@ def focus_term(text: str) -> str | None:
     for i, (tok, _) in enumerate(pairs):
         if tok not in _ASK:
             continue
+        after = pairs[i + 1 : i + 2]
+        if tok == "多少" and after and _nounish(*after[0]) and after[0][0] not in _UNIT_NOUNS:
+            return after[0][0]  # 发多少一次性奖励: what is counted follows directly
         for j in range(i - 1, max(-1, i - 6), -1):
             if _nounish(*pairs[j]):
                 return pairs[j][0]

@@ -91,3 +91,20 @@ class TestLLMAnswers:
         ans = llm_assistant.chat("那额度怎么配？", history)
         assert ans.search_query == "浦东新区居民区社工额度按什么标准配置？"
         assert ans.mode == "llm" and ans.citations[0].hit.doc_id in {"policies/pudong-shegong-15", "001_de7102a9d33e9fac.txt"}
+
+    def test_streamed_text_with_bad_markers_is_replaced(self, llm_assistant: Assistant, fake: FakeOpenAIServer) -> None:
+        script(fake, mode="answer", text="奖励是5000元[9]。")
+        events = list(llm_assistant.chat_stream(Q))
+        resets = [e for e in events if e["type"] == "reset"]
+        assert resets and "5000元" not in resets[-1]["text"] and "2000元" in resets[-1]["text"]
+        assert events[-1]["answer"]["mode"] == "extractive_fallback"
+
+    def test_a_condensed_question_that_drops_the_follow_up_is_not_used(
+        self, llm_assistant: Assistant, fake: FakeOpenAIServer
+    ) -> None:
+        # a small model copies the earlier turn and loses 额度 (seen with a real 0.5B model)
+        script(fake, mode="condense", text="浦东社工15条是什么？")
+        script(fake, mode="answer", text="一般500户至2000户的居民区安排5至11名社工[1]。")
+        history = [{"role": "user", "content": "浦东社工15条是什么？"}, {"role": "assistant", "content": "……"}]
+        ans = llm_assistant.chat("那额度怎么配？", history)
+        assert ans.search_query != "浦东社工15条是什么？" and "额度" in ans.search_query
