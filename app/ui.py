@@ -24,7 +24,7 @@ from app.api.deps import SESSION_COOKIE
 from app.api.state import AppState
 from app.errors import ShegongError
 from app.schemas import DOC_TYPES
-from app.service.accounts import LOCAL_USER, ROLE_NAMES, User
+from app.service.accounts import LOCAL_USER, RATE_EXEMPT, ROLE_NAMES, User
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,8 @@ class UI:
 
         if len(question) > MAX_QUESTION_CHARS:
             raise gr.Error(f"问题太长：{len(question)} 个字，最多 {MAX_QUESTION_CHARS} 个字。")
-        self._call(self.state.chat_limit.hit, user.username) if user.role not in ("evaluator", "admin") else None
+        if user.role not in RATE_EXEMPT:
+            self._call(self.state.chat_limit.hit, user.username)
         history = self.state.conversations.history(user, conv_id) if conv_id else []
         chat = [*chat, {"role": "user", "content": question}, {"role": "assistant", "content": "正在查找知识库…"}]
         yield "", chat, conv_id, msg_ids
@@ -299,7 +300,7 @@ class UI:
         user = self.user(request, "curate")
         if not file:
             raise gr.Error("请先选择要上传的文件。")
-        if user.role not in ("evaluator", "admin"):
+        if user.role not in RATE_EXEMPT:
             self._call(self.state.upload_limit.hit, user.username)
         path = Path(file)
         fields = {k: v for k, v in zip(META_FIELDS, meta, strict=True) if v}
@@ -327,7 +328,7 @@ class UI:
         user = self.user(request, "curate")
         if not doc_id:
             raise gr.Error("请先选择文档。")
-        current = self.state.curator.document(doc_id)["meta"]
+        current = self._call(self.state.curator.document, doc_id)["meta"]
         fields = {k: v for k, v in zip(META_FIELDS, meta, strict=True) if v and v != current.get(k)}
         if not fields:
             return "没有改动。"
@@ -337,7 +338,7 @@ class UI:
         user = self.user(request, "curate")
         if not doc_id or not file:
             raise gr.Error("请先选择文档和新文件。")
-        if user.role not in ("evaluator", "admin"):
+        if user.role not in RATE_EXEMPT:
             self._call(self.state.upload_limit.hit, user.username)
         path = Path(file)
         return _outcome_md(self._call(self.state.curator.replace, doc_id, path.name, path.read_bytes(),
