@@ -38,14 +38,25 @@ class Answerer(Protocol):
 
 
 # What a document says about itself (teaching material, not regulation): never an answer.
-_ABOUT_ITSELF = re.compile(r"本文(?:为|是).{0,8}(?:参考|教学|培训)材料|不是政策法规|以现行文件和街道要求为准|以街道规定为准")
+_ABOUT_ITSELF = re.compile(
+    r"本(?:文|案例)(?:为|是).{0,8}(?:参考|教学|培训)(?:材料|示例)|不是政策法规|以现行文件和街道要求为准|以街道规定为准"
+    r"|人物和情节为虚构"
+)
+_END = re.compile(r"[。！？；!?：:”’」』）)]$")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•·]|\d+[.、．)]|（[一二三四五六七八九十\d]+）|[一二三四五六七八九十]+、)")
+
+
+def _heading_line(line: str) -> bool:
+    """A short line with no sentence end that is not a list item: a section heading in the text
+    ("现场五步法", "遇到办事单位要求开证明时怎么办"), which names a topic but answers nothing."""
+    return len(line) <= 24 and not _END.search(line) and not _LIST_ITEM.match(line) and "|" not in line
 
 
 def sentences_of(text: str) -> list[str]:
     out = []
     for line in text.split("\n"):
         line = line.strip().lstrip("#>").strip()
-        if not line:
+        if not line or _heading_line(line.replace("*", "")):
             continue
         for s in _SENT.findall(line):
             s = s.strip()

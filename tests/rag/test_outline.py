@@ -56,3 +56,12 @@ class TestAssistantOutline:
     def test_a_specific_question_gets_sentences(self, assistant) -> None:  # type: ignore[no-untyped-def]
         ans = assistant.chat("独居老人平时多久联系一次比较合适？")
         assert not ans.refused and "每月" in ans.answer and "分" not in ans.answer[:20]
+
+
+class TestSentencesThatAnswerNothing:
+    def test_headings_and_notes_about_the_text_are_not_answer_sentences(self) -> None:
+        from app.rag.answerer import sentences_of
+
+        text = ("现场五步法\n- 先请对方坐下，倒杯水。\n本案例为教学示例，人物和情节为虚构，不对应真实个人。\n"
+                "遇到办事单位要求开证明时怎么办\n不在清单内的，礼貌地解释并告诉他出具部门。")
+        assert sentences_of(text) == ["- 先请对方坐下，倒杯水。", "不在清单内的，礼貌地解释并告诉他出具部门。"]
