@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,14 @@ def _who(c: dict[str, Any]) -> str:
     return " · ".join(html.escape(str(p)) for p in parts if p and p != "未注明")
 
 
+_JOINED_ITEM = re.compile(r"(?<=[。；！？;!?）)”」])\s*(?=(?:[-•]|\d+[.、])\s)")
+
+
+def readable(passage: str) -> str:
+    """List items that the splitter packed onto one line, back on their own lines for display."""
+    return _JOINED_ITEM.sub("\n", passage)
+
+
 def render_answer(ans: dict[str, Any]) -> str:
     """An answer as chat markdown: the answer first, then numbered sources that open to the passage."""
     text = html.escape(str(ans.get("answer", "")))
@@ -78,7 +87,7 @@ def render_answer(ans: dict[str, Any]) -> str:
             who = _who(c)
             summary = head + (f" <span class='sg-small'>{who}</span>" if who else "")
             heading = html.escape(str(c.get("heading") or ""))
-            passage = html.escape(str(c.get("text", "")))
+            passage = readable(html.escape(str(c.get("text", ""))))
             out.append(f"<details><summary>{summary}</summary>\n\n"
                        + (f"**{heading}**\n\n" if heading else "") + f"{passage}\n\n</details>")
     return "\n".join(out)

@@ -6,7 +6,6 @@ Screenshots go to ``test-output/screenshots/``; the first load's size goes to
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -58,18 +57,12 @@ def browser() -> Iterator[Any]:
 
 
 class PageLog:
-    """Every request a page makes and the bytes of every response."""
+    """Every request a page makes, to check that nothing leaves this server."""
 
     def __init__(self, page: Any, base: str) -> None:
         self.base = base
         self.urls: list[str] = []
-        self.bytes = 0
         page.on("request", lambda r: self.urls.append(r.url))
-        page.on("response", self._count)
-
-    def _count(self, response: Any) -> None:
-        with contextlib.suppress(Exception):  # a redirect or a stream has no body to count
-            self.bytes += len(response.body())
 
     def external(self) -> list[str]:
         return [u for u in self.urls if not u.startswith((self.base, "data:", "blob:"))]
@@ -96,11 +89,21 @@ class TestWorkerOnAPhone:
         page = ctx.new_page()
         log = PageLog(page, url)
         _login(page, url, "wang")
+        page.wait_for_load_state("load")
         page.wait_for_timeout(1500)
-        first_load = {"bytes": log.bytes, "requests": len(log.urls), "external": log.external()}
+        # the browser's own account of the /ui/ page load (resource timing, same origin)
+        sizes = page.evaluate("""() => {
+            const es = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')];
+            return {transfer: es.reduce((a, e) => a + (e.transferSize || 0), 0),
+                    decoded: es.reduce((a, e) => a + (e.decodedBodySize || 0), 0), resources: es.length};
+        }""")
+        first_load = {"transfer_bytes": sizes["transfer"], "decoded_bytes": sizes["decoded"],
+                      "resources": sizes["resources"], "external": log.external()}
         OUT.mkdir(exist_ok=True)
         (OUT / "browser.json").write_text(json.dumps({"first_load": first_load}, ensure_ascii=False, indent=1))
-        print(f"\nfirst load at 375x812: {log.bytes / 1024:.0f} KiB in {len(log.urls)} requests")
+        print(f"\nfirst load of /ui/ at 375x812: {sizes['transfer'] / 1024:.0f} KiB over the wire, "
+              f"{sizes['decoded'] / 1024:.0f} KiB decoded, {sizes['resources']} resources")
+        assert sizes["transfer"] > 0 and sizes["resources"] > 1
         assert first_load["external"] == [], "the UI must load nothing from outside this server"
         page.screenshot(path=str(SHOTS / "01-phone-empty.png"))
         # Workers do not see the trainers' tabs.
@@ -174,3 +177,16 @@ class TestTrainerAtADesk:
         page.wait_for_selector("text=用户名或密码错误", timeout=30_000)
         page.screenshot(path=str(SHOTS / "07-phone-login-error.png"))
         ctx.close()
+
+
+def test_passages_show_list_items_on_their_own_lines() -> None:
+    from app.ui import readable, render_answer
+
+    assert readable("- 亮证。- 说明来意：“我是居委会的。”- 告诉老人：不收钱。") == \
+        "- 亮证。\n- 说明来意：“我是居委会的。”\n- 告诉老人：不收钱。"
+    shown = render_answer({"answer": "看<b>燃气</b>[1]", "refused": False, "mode": "extractive", "citations": [
+        {"n": 1, "title": "走访清单", "issuer": "编写组", "region": "上海市", "published": "2026-11-25",
+         "heading": "安全", "text": "- 燃气软管。- 插线板。"}]})
+    assert "&lt;b&gt;" in shown and "<details><summary>[1] 走访清单" in shown and "- 燃气软管。\n- 插线板。" in shown
+    refused = render_answer({"answer": "知识库中没有找到能回答这个问题的内容。", "refused": True})
+    assert refused.startswith("### 🔍 知识库中没有找到") and "<details>" not in refused
