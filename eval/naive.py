@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from app.errors import ShegongError
+from app.rag.store import collection_ids
 from app.settings import disable_telemetry
 from eval.harness import Case, Runner, search_query
 
@@ -148,14 +149,7 @@ class NaiveIndex:
         self._batch = max(1, min(self._client.get_max_batch_size(), 2000))
 
     def ids(self) -> set[str]:
-        out: set[str] = set()
-        offset = 0
-        while True:
-            got = self._col.get(include=[], limit=10000, offset=offset)
-            out.update(got["ids"])
-            if len(got["ids"]) < 10000:
-                return out
-            offset += 10000
+        return collection_ids(self._col)
 
     def count(self) -> int:
         return int(self._col.count())

@@ -73,14 +73,7 @@ class ChromaStore:
         return int(self._col.count())
 
     def ids(self) -> set[str]:
-        out: set[str] = set()
-        offset = 0
-        while True:
-            got = self._col.get(include=[], limit=10000, offset=offset)
-            out.update(got["ids"])
-            if len(got["ids"]) < 10000:
-                return out
-            offset += 10000
+        return collection_ids(self._col)
 
     def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         if len(chunks) != len(vectors):
@@ -124,3 +117,15 @@ class ChromaStore:
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         got = self._col.get(ids=list(ids), include=["embeddings"])
         return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"], strict=True)}  # type: ignore[arg-type]
+
+
+def collection_ids(col: Any, page: int = 10000) -> set[str]:
+    """Every id in a Chroma collection, read a page at a time."""
+    out: set[str] = set()
+    offset = 0
+    while True:
+        got = col.get(include=[], limit=page, offset=offset)
+        out.update(got["ids"])
+        if len(got["ids"]) < page:
+            return out
+        offset += page
