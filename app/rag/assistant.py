@@ -89,6 +89,9 @@ def validate_question(question: str) -> str:
     return q
 
 
+_KIND_WORDS = {"frequency": "频次 每月 每周 一次"}
+
+
 class Assistant:
     """Answers questions from one knowledge base; thread-safe for concurrent requests."""
 
@@ -167,6 +170,9 @@ class Assistant:
         self, question: str, history: Sequence[dict[str, str]], filters: Filters | None, prefer_region: str | None
     ) -> tuple[str, QuestionTerms, list[Hit], list[str]]:
         search_q, lexical_q, terms = self._resolve(question, history)
+        if terms.kind in _KIND_WORDS:
+            # the words a text uses for what is asked ("频次", "每月"), which the question seldom says
+            lexical_q = f"{lexical_q} {_KIND_WORDS[terms.kind]}"
         hits = self.retriever.search(
             search_q, self.answer_passages + 4, filters=filters, prefer_region=prefer_region, lexical_query=lexical_q
         )

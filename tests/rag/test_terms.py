@@ -44,3 +44,10 @@ def test_amount_question_phrased_with_the_noun_after_duoshao(assistant) -> None:
     # was refused (no_amount_in_evidence) while the focus was taken to be 社区工作者
     ans = assistant.chat("宜川路街道给考取中级社工证的社区工作者发多少一次性奖励？")
     assert not ans.refused and "2000元" in ans.answer
+
+
+def test_follow_up_asking_how_often_finds_the_frequency_section(assistant) -> None:  # type: ignore[no-untyped-def]
+    history = [{"role": "user", "content": "第一次走访独居老人要注意什么？"},
+               {"role": "assistant", "content": "重点看燃气、用电、防跌倒、用药和饮食，并登记紧急联系人。"}]
+    ans = assistant.chat("之后多久去看一次？", history)
+    assert not ans.refused and "每月" in ans.answer
