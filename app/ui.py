@@ -21,11 +21,11 @@ import gradio as gr
 from fastapi import FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from app.api.deps import SESSION_COOKIE
+from app.api.deps import SESSION_COOKIE, limit_chat, limit_upload, user_for
 from app.api.state import AppState
 from app.errors import ShegongError
 from app.schemas import DOC_TYPES
-from app.service.accounts import LOCAL_USER, RATE_EXEMPT, ROLE_NAMES, User
+from app.service.accounts import ROLE_NAMES, User
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -160,20 +160,10 @@ def add_login_routes(app: FastAPI, settings: Settings) -> None:
         path = request.url.path
         if settings.auth == "on" and request.method == "GET" and path in (UI_PATH, UI_PATH + "/"):
             try:
-                _user_from(request.app.state.shegong, request.cookies.get(SESSION_COOKIE))
+                user_for(request.app.state.shegong, request.cookies.get(SESSION_COOKIE))
             except ShegongError:
                 return RedirectResponse("/login?next=" + quote(UI_PATH + "/"), status_code=303)
         return await call_next(request)
-
-
-def _user_from(state: AppState, token: str | None) -> User:
-    if state.settings.auth == "off":
-        return LOCAL_USER
-    if not token:
-        from app.errors import AuthError
-
-        raise AuthError("请先登录。")
-    return state.accounts.user_for_token(token)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -194,7 +184,7 @@ class UI:
     def user(self, request: gr.Request | None, permission: str = "chat") -> User:
         token = request.cookies.get(SESSION_COOKIE) if request is not None else None
         try:
-            user = _user_from(self.state, token)
+            user = user_for(self.state, token)
             user.require(permission)
         except ShegongError as exc:
             raise gr.Error(str(exc)) from exc
@@ -220,8 +210,7 @@ class UI:
 
         if len(question) > MAX_QUESTION_CHARS:
             raise gr.Error(f"问题太长：{len(question)} 个字，最多 {MAX_QUESTION_CHARS} 个字。")
-        if user.role not in RATE_EXEMPT:
-            self._call(self.state.chat_limit.hit, user.username)
+        self._call(limit_chat, self.state, user)
         history = self.state.conversations.history(user, conv_id) if conv_id else []
         chat = [*chat, {"role": "user", "content": question}, {"role": "assistant", "content": "正在查找知识库…"}]
         yield "", chat, conv_id, msg_ids
@@ -309,8 +298,7 @@ class UI:
         user = self.user(request, "curate")
         if not file:
             raise gr.Error("请先选择要上传的文件。")
-        if user.role not in RATE_EXEMPT:
-            self._call(self.state.upload_limit.hit, user.username)
+        self._call(limit_upload, self.state, user)
         path = Path(file)
         fields = {k: v for k, v in zip(META_FIELDS, meta, strict=True) if v}
         res = self._call(self.state.curator.upload, path.name, path.read_bytes(), fields, by=user.username)
@@ -347,8 +335,7 @@ class UI:
         user = self.user(request, "curate")
         if not doc_id or not file:
             raise gr.Error("请先选择文档和新文件。")
-        if user.role not in RATE_EXEMPT:
-            self._call(self.state.upload_limit.hit, user.username)
+        self._call(limit_upload, self.state, user)
         path = Path(file)
         return _outcome_md(self._call(self.state.curator.replace, doc_id, path.name, path.read_bytes(),
                                       by=user.username))
@@ -402,9 +389,6 @@ class UI:
         if not mid:
             raise gr.Error("请先选择一条。")
         self._call(self.state.review.resolve, int(mid), status, user.username, note or "")
-        from app.service.audit_actions import Action
-
-        self.state.audit.record(user.username, Action.REVIEW, str(mid), {"status": status})
         return f"#{mid} 已标记为“{ {'fixed': '已解决', 'dismissed': '忽略'}.get(status, status) }”。"
 
     def review_add_case(self, mid: int | None, question: str, answerable: bool, evidence: str, keywords: str,
@@ -413,9 +397,6 @@ class UI:
         cid = self._call(self.state.review.add_case, question or "", answerable=answerable,
                          evidence=(evidence or "").splitlines(), answer_keywords=(keywords or "").split(),
                          by=user.username, message_id=int(mid) if mid else None)
-        from app.service.audit_actions import Action
-
-        self.state.audit.record(user.username, Action.ADD_CASE, f"curated-{cid:04d}")
         return f"已加入评测集（curated-{cid:04d}）。评测员可用 `shegong eval export` 导出。"
 
     # -- evaluator and audit --------------------------------------------------------------------
@@ -599,7 +580,7 @@ def mount_ui(app: FastAPI, settings: Settings) -> None:
 
     def gradio_user(request: Request) -> str | None:
         try:
-            return _user_from(app.state.shegong, request.cookies.get(SESSION_COOKIE)).username
+            return user_for(app.state.shegong, request.cookies.get(SESSION_COOKIE)).username
         except ShegongError:
             return None
 

@@ -39,17 +39,17 @@ def request_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
 
 
-def user_of(request: Request, state: AppState) -> User:
+def user_for(state: AppState, token: str | None) -> User:
+    """The user a token stands for (everyone is the local admin when auth is off)."""
     if state.settings.auth == "off":
         return LOCAL_USER
-    token = request_token(request)
     if not token:
         raise AuthError("请先登录（缺少令牌）。")
     return state.accounts.user_for_token(token)
 
 
 def get_user(request: Request, state: StateDep) -> User:
-    return user_of(request, state)
+    return user_for(state, request_token(request))
 
 
 CurrentUser = Annotated[User, Depends(get_user)]

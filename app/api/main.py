@@ -56,7 +56,7 @@ def build_state(settings: Settings) -> AppState:
         db=db,
         accounts=Accounts(db, token_ttl_s=settings.token_ttl_hours * 3600),
         conversations=conversations,
-        review=ReviewQueue(db),
+        review=ReviewQueue(db, audit),
         audit=audit,
         curator=Curator(settings, build_ingestor(settings, embedder=retriever.embedder), db, audit),
         chat_limit=RateLimiter(limit=settings.rate_chat_per_min, window_s=60, what="提问"),

@@ -11,7 +11,6 @@ from fastapi.responses import PlainTextResponse
 from app.api.deps import AuditorUser, CurrentUser, ReviewerUser, StateDep
 from app.api.schemas import CaseIn, ReviewIn
 from app.errors import ForbiddenError
-from app.service.audit_actions import Action
 
 router = APIRouter(prefix="/api")
 
@@ -26,7 +25,6 @@ def review_items(user: ReviewerUser, state: StateDep, status: str | None = "open
 def resolve(message_id: int, body: ReviewIn, user: ReviewerUser, state: StateDep) -> dict[str, bool]:
     """Mark a review item fixed, added to the test set, or dismissed."""
     state.review.resolve(message_id, body.status, user.username, body.note)
-    state.audit.record(user.username, Action.REVIEW, str(message_id), {"status": body.status, "note": body.note})
     return {"ok": True}
 
 
@@ -36,7 +34,6 @@ def add_case(body: CaseIn, user: ReviewerUser, state: StateDep) -> dict[str, Any
     cid = state.review.add_case(body.question, answerable=body.answerable, evidence=body.evidence,
                                 answer_keywords=body.answer_keywords, tags=body.tags, by=user.username,
                                 message_id=body.message_id)
-    state.audit.record(user.username, Action.ADD_CASE, f"curated-{cid:04d}", {"question_chars": len(body.question)})
     return {"id": f"curated-{cid:04d}"}
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from app.errors import NotFoundError, ValidationError
 from app.service.accounts import User
+from app.service.audit_actions import Action
 from app.service.db import ServiceDB, now_iso
 from ingest.cleaners import mask_pii
 
@@ -167,8 +168,9 @@ class ReviewQueue:
 
     STATUSES = ("open", "fixed", "added", "dismissed")
 
-    def __init__(self, db: ServiceDB) -> None:
+    def __init__(self, db: ServiceDB, audit: AuditLog | None = None) -> None:
         self.db = db
+        self.audit = audit or AuditLog(db)
 
     def items(self, status: str | None = "open", limit: int = 200) -> list[dict[str, Any]]:
         sql = ("SELECT r.message_id, r.status, r.note, r.resolved_by, r.resolved_at, m.question, m.answer, "
@@ -197,6 +199,7 @@ class ReviewQueue:
         )
         if cur.rowcount == 0:
             raise NotFoundError(f"待改进列表中没有回答 {message_id}。")
+        self.audit.record(by, Action.REVIEW, str(message_id), {"status": status, "note": note.strip()[:200]})
 
     def add_case(
         self,
@@ -227,7 +230,9 @@ class ReviewQueue:
                 "UPDATE review SET status='added', resolved_by=?, resolved_at=? WHERE message_id=?",
                 (by, now_iso(), message_id),
             )
-        return int(cur.lastrowid or 0)
+        cid = int(cur.lastrowid or 0)
+        self.audit.record(by, Action.ADD_CASE, f"curated-{cid:04d}", {"question_chars": len(question)})
+        return cid
 
     def cases(self) -> list[dict[str, Any]]:
         """The curated cases in the eval test-set format (``eval/harness.py``)."""

@@ -212,6 +212,9 @@ class TestConversationsAndReview:
         items = service.call("admin", "GET", "/api/review").json()["items"]
         assert any(i["message_id"] == r.json()["message_id"] and i["reason"] == "拒答" for i in items)
         assert service.call("admin", "POST", f"/api/review/{r.json()['message_id']}", json={"status": "dismissed"}).status_code == 200
+        mid = str(r.json()["message_id"])
+        entries = service.call("admin", "GET", f"/api/audit?target={mid}").json()["entries"]
+        assert [(e["actor"], e["action"]) for e in entries] == [("admin", "review")]
 
     def test_worker_region_ranks_first(self, service: Service) -> None:
         me = service.call("worker", "GET", "/api/me").json()
