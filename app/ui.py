@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from app.api.deps import SESSION_COOKIE, limit_chat, limit_upload, user_for
 from app.api.state import AppState
 from app.errors import ShegongError
+from app.rag.answerer import unpack_lines
 from app.schemas import DOC_TYPES
 from app.service.accounts import ROLE_NAMES, User
 from app.settings import Settings
@@ -62,12 +62,9 @@ def _who(c: dict[str, Any]) -> str:
     return " · ".join(html.escape(str(p)) for p in parts if p and p != "未注明")
 
 
-_JOINED_ITEM = re.compile(r"(?<=[。；！？;!?）)”」])\s*(?=(?:[-•]|\d+[.、])\s)")
-
-
 def readable(passage: str) -> str:
-    """List items that the splitter packed onto one line, back on their own lines for display."""
-    return _JOINED_ITEM.sub("\n", passage)
+    """List items and table rows that the splitter packed onto one line, back on their own lines."""
+    return unpack_lines(passage)
 
 
 def render_answer(ans: dict[str, Any]) -> str:

@@ -20,8 +20,15 @@ from app.rag.retriever import Hit
 from app.rag.terms import QuestionTerms, analyse, has_evidence_for_kind
 
 _SENT = re.compile(r"[^。！？；!?\n]+[。！？；!?]*[”’」』）)]*")
-_BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.、．)]|（[一二三四五六七八九十\d]+）|[一二三四五六七八九十]+、)\s*")
+# a "*" bullet is followed by a space; "**" opens bold text and is not a bullet
+_BULLET = re.compile(r"^\s*(?:[-•·]|\*(?!\*)|\d+[.、．)]|（[一二三四五六七八九十\d]+）|[一二三四五六七八九十]+、)\s*")
 _MARKER = re.compile(r"\[(\d{1,2})\]")
+# the label that starts what to do about a situation: "**怎么做**：", "处置："
+_WHAT_TO_DO = re.compile(r"^[\s\-•*]*(?:怎么做|如何做|怎么办|做法|处理|处置|应对|对策)\**\s*[：:]")
+# a label standing alone ("**怎么做**：") introduces what follows and answers nothing itself
+_LABEL_ONLY = re.compile(r"^[\s\-•*]*[^\s：:*]{1,8}\**\s*[：:]$")
+# a sentence that says what not to do: the answer to "哪些事情不能做"
+_PROHIBITS = re.compile(r"不要|不得|不能|不可|不准|不许|禁止|严禁|切勿|避免|别")
 
 
 @dataclass
@@ -43,7 +50,7 @@ _ABOUT_ITSELF = re.compile(
     r"|人物和情节为虚构"
 )
 _END = re.compile(r"[。！？；!?：:”’」』）)]$")
-_LIST_ITEM = re.compile(r"^\s*(?:[-*•·]|\d+[.、．)]|（[一二三四五六七八九十\d]+）|[一二三四五六七八九十]+、)")
+_LIST_ITEM = re.compile(r"^\s*(?:[-•·]|\*(?!\*)|\d+[.、．)]|（[一二三四五六七八九十\d]+）|[一二三四五六七八九十]+、)")
 
 
 def _heading_line(line: str) -> bool:
@@ -52,16 +59,60 @@ def _heading_line(line: str) -> bool:
     return len(line) <= 24 and not _END.search(line) and not _LIST_ITEM.match(line) and "|" not in line
 
 
+_TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
+# what is left of a line once a quoted question is dropped: "——回答：", "答：", a lone dash
+_LEAD = re.compile(r"^(?:[—–：:，,、]+\s*|(?:回答|答)[：:]\s*)+")
+
+
+def _table_row(line: str) -> str | None:
+    """A Markdown table row as one statement, "亲属关系：由公安户籍部门查询；需要公证的，到公证机构",
+    so that its cells are never split apart; ``""`` for the rule under the header."""
+    if not (line.startswith("|") and line.endswith("|")):
+        return None
+    if _TABLE_RULE.match(line):
+        return ""
+    cells = [c.strip() for c in line.strip("|").split("|") if c.strip()]
+    if len(cells) < 2:
+        return " ".join(cells)
+    return f"{cells[0]}：{'；'.join(c.rstrip('；;。') for c in cells[1:])}。"
+
+
+def _tidy(s: str) -> str:
+    s = _LEAD.sub("", s.strip()).strip()
+    if s.count("**") % 2:  # bold cut in half by a sentence end: drop the marks rather than show "**"
+        s = s.replace("**", "")
+    return s
+
+
+def _answerable(s: str) -> bool:
+    # a question in the text (an FAQ heading, a quoted question) is never itself an answer
+    return len(s) >= 4 and not _ABOUT_ITSELF.search(s) and not s.rstrip("”’」』）)").endswith(("？", "?"))
+
+
+_JOINED_ITEM = re.compile(r"(?<=[。；！？;!?）)”」])\s*(?=(?:[-•]|\d+[.、])\s)")
+_JOINED_ROW = re.compile(r"(?<=\|)[ \t]+(?=\|)")
+
+
+def unpack_lines(passage: str) -> str:
+    """List items and table rows that the splitter packed onto one line, back on their own lines."""
+    return _JOINED_ROW.sub("\n", _JOINED_ITEM.sub("\n", passage))
+
+
 def sentences_of(text: str) -> list[str]:
     out = []
-    for line in text.split("\n"):
-        line = line.strip().lstrip("#>").strip()
+    lines = [line.strip().lstrip("#>").strip() for line in unpack_lines(text).split("\n")]
+    for i, line in enumerate(lines):
+        row = _table_row(line)
+        if row is not None:
+            header = i + 1 < len(lines) and _TABLE_RULE.match(lines[i + 1]) is not None
+            if row and not header and _answerable(row):
+                out.append(row)
+            continue
         if not line or _heading_line(line.replace("*", "")):
             continue
         for s in _SENT.findall(line):
-            s = s.strip()
-            # a question in the text (an FAQ heading, a quoted question) is never itself an answer
-            if len(s) >= 4 and not _ABOUT_ITSELF.search(s) and not s.rstrip("”’」』）)").endswith(("？", "?")):
+            s = _tidy(s)
+            if _answerable(s):
                 out.append(s)
     return out
 
@@ -113,12 +164,15 @@ class ExtractiveAnswerer:
                     score += 0.25
                 if _BULLET.match(s) and terms.kind in ("list", "procedure"):
                     score += 0.05
+                if terms.prohibition and _PROHIBITS.search(s):
+                    score += 0.25
                 out.append(ScoredSentence(hi, pos, s, score * prior))
         return out
 
     def answer(self, question: str, hits: Sequence[Hit], terms: QuestionTerms | None = None) -> Draft:
         terms = terms or analyse(question)
-        scored = self.score_sentences(hits, terms)
+        everything = self.score_sentences(hits, terms)
+        scored = [s for s in everything if not _LABEL_ONLY.match(s.text)]
         if not scored:
             return Draft("", "extractive")
         best = max(scored, key=lambda s: s.score)
@@ -126,8 +180,18 @@ class ExtractiveAnswerer:
         limit = self.max_chars * (2 if many else 1)
         chosen = [best]
         used = len(best.text)
-        # neighbours from the best passage first (lists and steps continue there), then others
-        pool = sorted(scored, key=lambda s: (-(s.hit_index == best.hit_index and many), -s.score))
+        if terms.action:
+            # "……怎么办": the best match often states the situation; what to do follows it, after
+            # a label such as "怎么做：" when the passage has one
+            after = sorted((s for s in everything if s.hit_index == best.hit_index and s.position > best.position),
+                           key=lambda s: s.position)
+            start = next((i for i, s in enumerate(after) if _WHAT_TO_DO.match(s.text)), None)
+            for s in after[start : start + 5] if start is not None else after[:3]:
+                s.score = max(s.score, best.score * 0.5)
+        # what not to do, when that is asked; then neighbours from the best passage (lists and
+        # steps continue there); then the others
+        pool = sorted(scored, key=lambda s: (-(terms.prohibition and bool(_PROHIBITS.search(s.text))),
+                                             -(s.hit_index == best.hit_index and many), -s.score))
         for s in pool:
             if s is best or s.score < best.score * (0.35 if many else 0.6):
                 continue
@@ -141,6 +205,23 @@ class ExtractiveAnswerer:
         lines = [f"{_strip_bullet(s.text)}[{s.hit_index + 1}]" for s in chosen]
         text = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1)) if len(lines) > 1 else lines[0]
         return Draft(text, "extractive", [(s.hit_index, s.text) for s in chosen])
+
+
+    def section(self, hit: Hit) -> Draft:
+        """A section the question names ("走访时怎么提醒……"), in its own order: the whole section
+        is the answer, as far as the length allows."""
+        chosen: list[str] = []
+        used = 0
+        for s in sentences_of(hit.text):
+            if _LABEL_ONLY.match(s):
+                continue
+            if chosen and (used + len(s) > self.max_chars * 2 or len(chosen) >= 6):
+                break
+            chosen.append(s)
+            used += len(s)
+        lines = [f"{_strip_bullet(s)}[1]" for s in chosen]
+        text = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1)) if len(lines) > 1 else "".join(lines)
+        return Draft(text, "extractive", [(0, s) for s in chosen])
 
 
 def _strip_bullet(s: str) -> str:

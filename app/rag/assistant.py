@@ -21,7 +21,7 @@ from typing import Any
 from app.errors import ValidationError
 from app.rag.answerer import Draft, ExtractiveAnswerer, markers
 from app.rag.llm import LLMAnswerer, LLMError
-from app.rag.outline import covers_title, outline
+from app.rag.outline import asked_section, covers_title, outline
 from app.rag.refusal import Assessment, RefusalConfig, assess
 from app.rag.retriever import Filters, Hit, Retriever
 from app.rag.terms import QuestionTerms, analyse, specific_terms
@@ -189,13 +189,31 @@ class Assistant:
         q = normalize_query(drop_pii(validate_question(question)))
         search_q, terms, hits, notes = self._retrieve(q, history or [], filters, prefer_region)
         t1 = time.perf_counter()
-        guide = self._outline(terms, hits)
+        hits, named = self._asked_section(q, hits)
+        guide = None if named or terms.prohibition else self._outline(terms, hits)
         if guide is not None:
             draft, hits = guide
+        elif named and terms.kind in ("list", "procedure"):
+            draft = self.extractive.section(hits[0])
         else:
             draft = self.extractive.answer(q, hits, terms)
         verdict = assess(q, terms, hits, draft, self.refusal, self.retriever.idf)
         return _Turn(q, search_q, hits, notes, draft, verdict, t0, t1)
+
+    def _asked_section(self, q: str, hits: list[Hit]) -> tuple[list[Hit], bool]:
+        """A question that names a section of the best document ("走访时怎么提醒老人防诈骗？")
+        gets that section as its first passage: every chunk of a guide shares the title's words,
+        so the section the question names does not always rank first on its own."""
+        if not hits:
+            return hits, False
+        manifest = self.retriever.manifest
+        section = asked_section(q, list(manifest.chunks(manifest.chunk_ids_of(hits[0].doc_id))))
+        if section is None:
+            return hits, False
+        rest = [h for h in hits if h.chunk_id != section.chunk_id]
+        first = next((h for h in hits if h.chunk_id == section.chunk_id), None)
+        first = first or Hit.from_chunk(section, hits[0].score, hits[0].dense, None)
+        return [first, *rest][: self.answer_passages], True
 
     def _outline(self, terms: QuestionTerms, hits: list[Hit]) -> tuple[Draft, list[Hit]] | None:
         """A broad question about a whole guide ("第一次上门走访独居老人要注意什么？"): its outline."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from app.rag.answerer import Draft
 from app.rag.retriever import Hit
-from app.rag.terms import QuestionTerms
+from app.rag.terms import QuestionTerms, specific_terms
 from app.schemas import Chunk
 
 # Words a broad question adds to a guide's title without narrowing it.
@@ -73,6 +73,30 @@ def covers_title(terms: QuestionTerms, title: str) -> bool:
     """Every specific term of the question (but broad words) is in the title, and there are two."""
     specific = [t for t in terms.terms if t not in BROAD_WORDS]
     return len(specific) >= 2 and all(t in title for t in specific)
+
+
+def section_echo(chunk: Chunk, question: str) -> float:
+    """The share of the specific words of the chunk's own section heading (its last heading, when
+    that is not just the document title) that the question repeats, or 0 below 0.7: two words of
+    three in common are no echo. "走访时怎么提醒老人防诈骗" echoes the section "走访时怎么提醒"."""
+    section = chunk.heading.rsplit(" > ", 1)[-1].strip() if chunk.heading else ""
+    if not section or section == chunk.title:
+        return 0.0
+    words = specific_terms(section)
+    if len(words) < 2:  # one word ("考社工证" -> 社工) is too little to name a section
+        return 0.0
+    share = sum(1 for w in words if w in question) / len(words)
+    return share if share >= 0.7 else 0.0
+
+
+def asked_section(question: str, chunks: Sequence[Chunk]) -> Chunk | None:
+    """The section of the top document that the question names, if it names one."""
+    best, echo = None, 0.0
+    for c in chunks:
+        e = section_echo(c, question)
+        if e > echo:
+            best, echo = c, e
+    return best
 
 
 def _squash(s: str) -> str:

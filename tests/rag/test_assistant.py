@@ -39,6 +39,19 @@ class TestAnswers:
         assert not ans.refused
         assert "guides/first-visit-elderly-living-alone" in cited_docs(ans)
 
+    @pytest.mark.parametrize(
+        ("question", "keyword", "doc"),
+        [
+            ("走访时怎么提醒老人防电信诈骗？", "验证码", "guides/anti-fraud-elderly"),  # names a section
+            ("走访中居民说活着没意思，我该怎么办？", "12356", "guides/safety-risk-signs"),  # what to do follows
+            ("去低保家庭走访，有哪些事情不能做？", "垫钱", "guides/families-in-hardship"),  # what not to do
+        ],
+    )
+    def test_new_worker_questions(self, assistant, question: str, keyword: str, doc: str) -> None:  # type: ignore[no-untyped-def]
+        ans = assistant.chat(question)
+        assert not ans.refused and keyword in ans.answer
+        assert doc in cited_docs(ans)
+
     def test_follow_up_uses_the_earlier_question(self, assistant) -> None:  # type: ignore[no-untyped-def]
         history = [{"role": "user", "content": "居民问残疾人两项补贴怎么申请？"}, {"role": "assistant", "content": "……"}]
         ans = assistant.chat("那要准备哪些材料？", history)

@@ -65,3 +65,21 @@ class TestSentencesThatAnswerNothing:
         text = ("现场五步法\n- 先请对方坐下，倒杯水。\n本案例为教学示例，人物和情节为虚构，不对应真实个人。\n"
                 "遇到办事单位要求开证明时怎么办\n不在清单内的，礼貌地解释并告诉他出具部门。")
         assert sentences_of(text) == ["- 先请对方坐下，倒杯水。", "不在清单内的，礼貌地解释并告诉他出具部门。"]
+
+
+class TestAskedSection:
+    @staticmethod
+    def chunk(heading: str):  # type: ignore[no-untyped-def]
+        from app.schemas import Chunk
+
+        return Chunk(chunk_id=heading, doc_id="d", position=0, text="……", heading=heading, title="帮老人防诈骗")
+
+    def test_the_section_a_question_names(self) -> None:
+        from app.rag.outline import asked_section
+
+        chunks = [self.chunk("帮老人防诈骗"), self.chunk("帮老人防诈骗 > 走访时怎么提醒"),
+                  self.chunk("帮老人防诈骗 > 已经被骗了"), self.chunk("帮老人防诈骗 > 考社工证")]
+        named = asked_section("走访时怎么提醒老人防电信诈骗？", chunks)
+        assert named is not None and named.heading.endswith("走访时怎么提醒")
+        # a single shared word ("社工") or the document title itself names no section
+        assert asked_section("社工怎么帮老人防诈骗？", chunks) is None
