@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.harness import in_process, load_cases, metrics, run_cases
+from eval.harness import in_process, load_cases, metrics, metrics_by_tag, run_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,6 +21,11 @@ def test_starter_set_meets_the_baseline(assistant) -> None:  # type: ignore[no-u
     results = run_cases(in_process(assistant), cases)
     got = metrics(results)
     failures = [f"{name}: {got[name]} < baseline {floor}" for name, floor in baseline["min"].items() if got[name] < floor]
+    by_tag = metrics_by_tag(results)
+    for tag, floors in baseline.get("by_tag", {}).items():
+        assert tag in by_tag, f"no case tagged {tag!r} in {baseline['testset']}"
+        failures += [f"{tag} {name}: {by_tag[tag][name]} < baseline {floor}"
+                     for name, floor in floors.items() if by_tag[tag][name] < floor]
     if failures:
         wrong = [f"  {r.id} {'refused' if r.refused else 'answered'}: {r.question} -> {r.answer[:80]!r}"
                  for r in results if not r.correct][:40]

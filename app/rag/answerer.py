@@ -27,6 +27,8 @@ _MARKER = re.compile(r"\[(\d{1,2})\]")
 _WHAT_TO_DO = re.compile(r"^[\s\-•*]*(?:怎么做|如何做|怎么办|做法|处理|处置|应对|对策)\**\s*[：:]")
 # a label standing alone ("**怎么做**：") introduces what follows and answers nothing itself
 _LABEL_ONLY = re.compile(r"^[\s\-•*]*[^\s：:*]{1,8}\**\s*[：:]$")
+# a sentence that says where to go: the answer to "去哪里申请"
+_PLACE = re.compile(r"(?:向|到|去|找|由|在)[^，。；]{0,14}(?:街道|镇政府|中心|窗口|部门|机构|办事处|派出所|公安|法院|医院|热线|随申办)")
 # a sentence that says what not to do: the answer to "哪些事情不能做"
 _PROHIBITS = re.compile(r"不要|不得|不能|不可|不准|不许|禁止|严禁|切勿|避免|别")
 
@@ -47,7 +49,7 @@ class Answerer(Protocol):
 # What a document says about itself (teaching material, not regulation): never an answer.
 _ABOUT_ITSELF = re.compile(
     r"本(?:文|案例)(?:为|是).{0,8}(?:参考|教学|培训)(?:材料|示例)|不是政策法规|以现行文件和街道要求为准|以街道规定为准"
-    r"|人物和情节为虚构"
+    r"|人物和情节为虚构|本文(?:有意)?不(?:写|列)"
 )
 _END = re.compile(r"[。！？；!?：:”’」』）)]$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-•·]|\*(?!\*)|\d+[.、．)]|（[一二三四五六七八九十\d]+）|[一二三四五六七八九十]+、)")
@@ -110,10 +112,10 @@ def sentences_of(text: str) -> list[str]:
             continue
         if not line or _heading_line(line.replace("*", "")):
             continue
-        for s in _SENT.findall(line):
-            s = _tidy(s)
-            if _answerable(s):
-                out.append(s)
+        pieces = [_tidy(s) for s in _SENT.findall(line)]
+        if len(pieces) > 1 and len(pieces[-1]) <= 12 and not _END.search(pieces[-1]):
+            pieces.pop()  # a heading the splitter glued to the end of a paragraph: "……。临时救助是什么"
+        out.extend(s for s in pieces if _answerable(s))
     return out
 
 
@@ -166,6 +168,8 @@ class ExtractiveAnswerer:
                     score += 0.05
                 if terms.prohibition and _PROHIBITS.search(s):
                     score += 0.25
+                if terms.where and _PLACE.search(s):
+                    score += 0.25
                 out.append(ScoredSentence(hi, pos, s, score * prior))
         return out
 
@@ -188,9 +192,10 @@ class ExtractiveAnswerer:
             start = next((i for i, s in enumerate(after) if _WHAT_TO_DO.match(s.text)), None)
             for s in after[start : start + 5] if start is not None else after[:3]:
                 s.score = max(s.score, best.score * 0.5)
-        # what not to do, when that is asked; then neighbours from the best passage (lists and
-        # steps continue there); then the others
+        # what not to do or where to go, when that is asked; then neighbours from the best passage
+        # (lists and steps continue there); then the others
         pool = sorted(scored, key=lambda s: (-(terms.prohibition and bool(_PROHIBITS.search(s.text))),
+                                             -(terms.where and bool(_PLACE.search(s.text))),
                                              -(s.hit_index == best.hit_index and many), -s.score))
         for s in pool:
             if s is best or s.score < best.score * (0.35 if many else 0.6):

@@ -102,7 +102,7 @@ class Hit:
 @dataclass(frozen=True)
 class RetrievalConfig:
     over_fetch: int = 60
-    max_per_doc: int = 3  # diversity: at most this many chunks of one document in the results
+    max_per_doc: int = 4  # diversity: at most this many chunks of one document in the results
     region_boost: float = 1.0  # fused score x (1 + boost) for the worker's region and its parents
     other_region_penalty: float = 0.2  # x (1 - penalty) for another district's or street's rules
     fusion: FusionConfig = field(default_factory=FusionConfig)

@@ -32,6 +32,7 @@ _COUNT = re.compile(r"是多少|为多少|多少名|几名|多少人|几个|多�
 _DATE = re.compile(r"什么时候|何时|哪一天|哪天|哪年|哪一年|几月|日期|什么时间|哪个月")
 _LIST = re.compile(r"哪些|哪几|有哪|包括什么|包含什么|几大|哪四|哪三|哪两|哪五|分别")
 _PROHIBITION = re.compile(r"(?<![能可])不(?:能|可以)|不准|不许|不要|不得|不应|禁止|忌讳|禁忌|红线")
+_WHERE = re.compile(r"(?:去|到|在)?哪里(?:申请|办|开|交|问|登记|领|补办|反映|投诉)|哪儿办|找谁|向谁|哪个部门|什么部门|什么地方办")
 _ACTION = re.compile(r"怎么办|怎么做|怎么处理|如何处理|怎么应对|如何应对|做什么|怎么答|怎么回答|怎么说")
 _PROCEDURE = re.compile(r"怎么|如何|怎样|注意什么|要注意|步骤|流程|办理|申请|该怎么|应该")
 
@@ -51,6 +52,7 @@ class QuestionTerms:
     focus: str | None = None  # the thing asked about: "产假" in "产假是多少天"
     prohibition: bool = False  # asks what must not be done ("哪些事情不能做")
     action: bool = False  # asks what to do about a situation ("……怎么办", "该怎么处理")
+    where: bool = False  # asks where to go or whom to ask ("去哪里申请", "找谁办")
 
 
 _ASK = {"多少", "多少钱", "多少元", "多少天", "多少人", "多少名", "多少个", "几", "什么", "哪些", "哪个", "何时", "哪",
@@ -160,7 +162,8 @@ def analyse(text: str) -> QuestionTerms:
     terms = specific_terms(text)
     focus = focus_term(text)
     return QuestionTerms(text=text, terms=tuple(sorted(terms, key=len, reverse=True)), kind=answer_kind(text),
-                         focus=focus, prohibition=bool(_PROHIBITION.search(text)), action=bool(_ACTION.search(text)))
+                         focus=focus, prohibition=bool(_PROHIBITION.search(text)), action=bool(_ACTION.search(text)),
+                         where=bool(_WHERE.search(text)))
 
 
 def has_evidence_for_kind(kind: str, text: str) -> bool:

@@ -53,3 +53,17 @@ def test_a_named_section_is_answered_in_its_own_order() -> None:
     draft = ExtractiveAnswerer().section(section)
     assert draft.text.splitlines()[0] == "1. 用一句话讲核心：凡是让您转账的都是骗子。[1]"
     assert len(draft.sentences) == 3
+
+
+def test_where_to_go_is_found_past_the_definition() -> None:
+    intro = hit("临时救助是给突发困难家庭的应急救助。它的特点是救急难，临时救助覆盖不到的才用。")
+    path = hit("1. **提出申请**：向所在街道办事处提出，一般通过社区事务受理服务中心受理。2. **审核审批**：由区民政部门审批。")
+    terms = analyse("临时救助去哪里申请？")
+    assert terms.where and not analyse("临时救助是什么？").where
+    ans = ExtractiveAnswerer().answer(terms.text, [intro, path], terms)
+    assert "向所在街道办事处提出" in ans.text.splitlines()[0] or "向所在街道办事处提出" in ans.text
+
+
+def test_a_heading_glued_to_a_paragraph_and_self_notes_are_dropped() -> None:
+    out = sentences_of("救助标准由各区规定，本文不写金额。临时救助是什么\n临时救助是应急性、过渡性的救助。")
+    assert out == ["临时救助是应急性、过渡性的救助。"]

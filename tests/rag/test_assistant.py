@@ -45,6 +45,7 @@ class TestAnswers:
             ("走访时怎么提醒老人防电信诈骗？", "验证码", "guides/anti-fraud-elderly"),  # names a section
             ("走访中居民说活着没意思，我该怎么办？", "12356", "guides/safety-risk-signs"),  # what to do follows
             ("去低保家庭走访，有哪些事情不能做？", "垫钱", "guides/families-in-hardship"),  # what not to do
+            ("居民家里出了事生活过不下去，临时救助去哪里申请？", "街道办事处", "guides/temporary-assistance"),  # where
         ],
     )
     def test_new_worker_questions(self, assistant, question: str, keyword: str, doc: str) -> None:  # type: ignore[no-untyped-def]

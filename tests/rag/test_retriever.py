@@ -33,12 +33,12 @@ class TestSearch:
                     "heading", "text", "score"):
             assert key in d
 
-    def test_at_most_three_chunks_per_document(self, assistant) -> None:  # type: ignore[no-untyped-def]
+    def test_at_most_max_per_doc_chunks_per_document(self, assistant) -> None:  # type: ignore[no-untyped-def]
         hits = assistant.search("走访", k=20)
         counts: dict[str, int] = {}
         for h in hits:
             counts[h.doc_id] = counts.get(h.doc_id, 0) + 1
-        assert max(counts.values()) <= 3
+        assert max(counts.values()) == assistant.retriever.config.max_per_doc == 4
 
     def test_bad_k(self, assistant) -> None:  # type: ignore[no-untyped-def]
         with pytest.raises(ValueError):
