@@ -30,7 +30,7 @@ _LABEL_ONLY = re.compile(r"^[\s\-•*]*[^\s：:*]{1,8}\**\s*[：:]$")
 # a sentence that says where to go: the answer to "去哪里申请"
 _PLACE = re.compile(r"(?:向|到|去|找|由|在)[^，。；]{0,14}(?:街道|镇政府|中心|窗口|部门|机构|办事处|派出所|公安|法院|医院|热线|随申办)")
 # a sentence that says what not to do: the answer to "哪些事情不能做"
-_PROHIBITS = re.compile(r"不要|不得|不能|不可|不准|不许|禁止|严禁|切勿|避免|别")
+_PROHIBITS = re.compile(r"不要|不得|不能|不可|不准|不许|禁止|严禁|切勿|避免")
 
 
 @dataclass
@@ -207,10 +207,7 @@ class ExtractiveAnswerer:
             chosen.append(s)
             used += len(s.text)
         chosen.sort(key=lambda s: (s.hit_index, s.position))
-        lines = [f"{_strip_bullet(s.text)}[{s.hit_index + 1}]" for s in chosen]
-        text = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1)) if len(lines) > 1 else lines[0]
-        return Draft(text, "extractive", [(s.hit_index, s.text) for s in chosen])
-
+        return _draft([(s.hit_index, s.text) for s in chosen])
 
     def section(self, hit: Hit) -> Draft:
         """A section the question names ("走访时怎么提醒……"), in its own order: the whole section
@@ -224,9 +221,14 @@ class ExtractiveAnswerer:
                 break
             chosen.append(s)
             used += len(s)
-        lines = [f"{_strip_bullet(s)}[1]" for s in chosen]
-        text = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1)) if len(lines) > 1 else "".join(lines)
-        return Draft(text, "extractive", [(0, s) for s in chosen])
+        return _draft([(0, s) for s in chosen])
+
+
+def _draft(sentences: list[tuple[int, str]]) -> Draft:
+    """Chosen sentences as an answer: one line each with its [n] marker, numbered when several."""
+    lines = [f"{_strip_bullet(s)}[{hi + 1}]" for hi, s in sentences]
+    text = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1)) if len(lines) > 1 else "".join(lines)
+    return Draft(text, "extractive", sentences)
 
 
 def _strip_bullet(s: str) -> str:

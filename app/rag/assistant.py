@@ -212,6 +212,7 @@ class Assistant:
             return hits, False
         rest = [h for h in hits if h.chunk_id != section.chunk_id]
         first = next((h for h in hits if h.chunk_id == section.chunk_id), None)
+        # a section fetched from the manifest takes the top hit's scores (that hit stays in the list)
         first = first or Hit.from_chunk(section, hits[0].score, hits[0].dense, None)
         return [first, *rest][: self.answer_passages], True
 
