@@ -63,7 +63,7 @@ def _who(c: dict[str, Any]) -> str:
 
 
 def readable(passage: str) -> str:
-    """List items and table rows that the splitter packed onto one line, back on their own lines."""
+    """Passages for display; those split before splitter version 2 get their lines back."""
     return unpack_lines(passage)
 
 

@@ -38,7 +38,7 @@ from ingest.cleaners import CLEANER_VERSION, clean
 from ingest.loaders import SUFFIXES, RawDoc
 from ingest.manifest import DocRecord, Manifest, embed_key, now
 from ingest.sandbox import load_sandboxed
-from ingest.splitter import split_text
+from ingest.splitter import SPLITTER_VERSION, split_text
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +283,7 @@ class Ingestor:
         edits = md.validate(curation.meta, known_regions=self.known_regions) if curation else {}
         params = {
             "cleaner": CLEANER_VERSION,
+            "splitter": SPLITTER_VERSION,
             "size": self.settings.chunk_size,
             "overlap": self.settings.chunk_overlap,
             "pii": keep_pii,

@@ -33,6 +33,9 @@ _INLINE = re.compile(rf"(?<=[。；！？：])(?=(?:[{_CN_NUM}]{{1,3}}、|（[{_
 _SENTENCE = re.compile(r"[^。！？；!?…\n]*(?:[。！？；!?…]+[”’」』）)]*|\n|$)")
 _CLAUSE = re.compile(r"[^，、,：:]*(?:[，、,：:]|$)")
 _HEADING_LABEL_MAX = 16
+# Part of every document's fingerprint: a change in how text is split re-splits it on the next ingest.
+# 2: line breaks after a sentence end are kept (1 packed list items and table rows onto one line).
+SPLITTER_VERSION = "2"
 
 
 @dataclass
@@ -144,7 +147,15 @@ def _sections(text: str) -> list[_Section]:
 
 
 def _sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE.findall(text) if s.strip()]
+    """Sentences with their line breaks: a break after a sentence end stays with that sentence, so
+    that list items, table rows and headings keep their own lines in the chunk."""
+    out: list[str] = []
+    for s in _SENTENCE.findall(text):
+        if s.strip():
+            out.append(s)
+        elif "\n" in s and out and not out[-1].endswith("\n"):
+            out[-1] += "\n"
+    return out
 
 
 def _pieces(sentence: str, size: int) -> list[str]:

@@ -96,7 +96,8 @@ _JOINED_ROW = re.compile(r"(?<=\|)[ \t]+(?=\|)")
 
 
 def unpack_lines(passage: str) -> str:
-    """List items and table rows that the splitter packed onto one line, back on their own lines."""
+    """List items and table rows that splitter version 1 packed onto one line, back on their own
+    lines: stores split before version 2 keep such passages until their documents are re-ingested."""
     return _JOINED_ROW.sub("\n", _JOINED_ITEM.sub("\n", passage))
 
 
@@ -114,7 +115,7 @@ def sentences_of(text: str) -> list[str]:
             continue
         pieces = [_tidy(s) for s in _SENT.findall(line)]
         if len(pieces) > 1 and len(pieces[-1]) <= 12 and not _END.search(pieces[-1]):
-            pieces.pop()  # a heading the splitter glued to the end of a paragraph: "……。临时救助是什么"
+            pieces.pop()  # a heading splitter version 1 glued to a paragraph's end: "……。临时救助是什么"
         out.extend(s for s in pieces if _answerable(s))
     return out
 

@@ -27,6 +27,13 @@ POLICY = """# 关于加强社区工作者队伍建设的意见
 
 
 class TestSplitText:
+    def test_list_items_and_table_rows_keep_their_lines(self) -> None:
+        text = ("## 申请路径\n\n1. 向街道办事处提出。\n2. 区民政部门审批；\n\n"
+                "| 事 | 去哪里 |\n| --- | --- |\n| 低保 | 受理中心 |\n\n- 不要垫钱。\n- 不要替居民隐瞒收入。\n")
+        (chunk,) = split_text(text, doc_id="d", title="t", size=300, overlap=0)
+        assert chunk.text.split("\n") == ["1. 向街道办事处提出。", "2. 区民政部门审批；", "| 事 | 去哪里 |",
+                                           "| --- | --- |", "| 低保 | 受理中心 |", "- 不要垫钱。", "- 不要替居民隐瞒收入。"]
+
     def test_heading_paths(self) -> None:
         chunks = split_text(POLICY, doc_id="d", title="意见", size=60, overlap=0)
         by_text = {c.text.splitlines()[-1]: c.heading for c in chunks}
