@@ -18,7 +18,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from app.rag.factory import build_assistant
-from app.rag.refusal import RefusalConfig, assess, is_injection
+from app.rag.refusal import RefusalConfig, asks_personal_data, assess, is_injection
 from app.settings import Settings
 from eval.harness import load_cases
 from ingest.cleaners import normalize_query
@@ -29,8 +29,8 @@ def features(assistant, cases):  # type: ignore[no-untyped-def]
     lenient = RefusalConfig(min_cosine=0.0, min_coverage=0.0, min_answer_match=0.0)
     for case in cases:
         q = normalize_query(case.question)
-        if is_injection(q):
-            continue
+        if is_injection(q) or asks_personal_data(q):
+            continue  # refused by pattern, before any threshold
         _, terms, hits, _ = assistant._retrieve(q, case.history, None, None)
         draft = assistant.extractive.answer(q, hits, terms)
         a = assess(q, terms, hits, draft, lenient, assistant.retriever.idf)

@@ -6,6 +6,7 @@ context object (``obj.settings``), like every other command.
 
     shegong eval eval/sets/starter.jsonl                  # knowledge/ + ../shared/seeds
     shegong eval ncp_policy --limit 50                    # an external set by its short name
+    shegong eval starter --docs ../shared/seeds --tag seeds --tag unanswerable   # the seeds alone
     shegong eval starter --compare data/eval/runs/OLD     # differences to an earlier run
     shegong eval starter --against http://127.0.0.1:8000 --token T
     shegong eval export --out eval/sets/curated.jsonl     # trainers' curated cases from the service
@@ -53,6 +54,7 @@ def _headline(data: dict[str, Any]) -> str:
               metavar="OLD_DIR", help="与之前一次运行的输出目录对比")
 @click.option("--no-naive", is_flag=True, help="不运行朴素参照流程")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="只评测前 N 题（快速检查）")
+@click.option("--tag", "tags", multiple=True, help="只评测带这个标签的题（可重复，任一匹配即可），如 --tag seeds --tag unanswerable")
 @click.option("--kb-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="直接使用一个已导入好的数据目录作为知识库（不再导入）；外部集默认会复用 DATA_DIR/ext/NAME")
 @click.option("--naive-max-docs", type=click.IntRange(min=1), default=None,
@@ -61,7 +63,7 @@ def _headline(data: dict[str, Any]) -> str:
 @click.pass_obj
 def eval_cmd(obj: Any, testset: str, docs: tuple[Path, ...], against: str | None, token: str | None,
              out: Path | None, compare: Path | None, no_naive: bool, limit: int | None, kb_dir: Path | None,
-             naive_max_docs: int | None, as_json: bool) -> None:
+             naive_max_docs: int | None, as_json: bool, tags: tuple[str, ...]) -> None:
     """评测：用测试集检查检索和回答质量，与朴素 RAG 参照对比，生成 metrics.json 和 report.html。
 
     `shegong eval export [--out FILE]` 则把培训员在服务中加入的评测题导出为测试集文件。
@@ -83,7 +85,7 @@ def eval_cmd(obj: Any, testset: str, docs: tuple[Path, ...], against: str | None
     try:
         data = run_eval(path, out_dir, docs=list(docs) or None, against=against, token=token, settings=settings,
                         compare=compare, naive=not no_naive, limit=limit, kb_dir=kb_dir,
-                        naive_max_docs=naive_max_docs)
+                        naive_max_docs=naive_max_docs, tags=tags)
     except ShegongError as exc:
         raise click.ClickException(f"{exc} [{exc.code}]") from exc
     except (FileNotFoundError, ValueError) as exc:

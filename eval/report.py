@@ -220,16 +220,22 @@ def plot_recall_curve(data: dict[str, Any], cjk: bool) -> str:
     old = (data.get("compare") or {}).get("old_curve")
     if old:
         series.append((_label("上次（本项目）", cjk, "previous run"), old, OLD_COLOR, "--", 1))
+    plotted = 0
     for label, curve, color, style, z in series:
         if curve and any(v is not None for v in curve):
             ys = [v if v is not None else float("nan") for v in curve][: len(ks)]
             ax.plot(ks[: len(ys)], ys, style, marker="o", markersize=4, color=color, label=label, zorder=z)
+            plotted += 1
     ax.set_xticks(ks)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel(_label("k（取前 k 段）", cjk, "k (top k passages)"))
     ax.set_ylabel("recall@k")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", frameon=False)
+    if plotted:
+        ax.legend(loc="best", frameon=False)
+    else:  # a run of unanswerable cases only (--tag unanswerable): nothing to recall
+        ax.text(0.5, 0.5, _label("没有可答题，无召回曲线", cjk, "no answerable cases"), ha="center", va="center",
+                transform=ax.transAxes, color="#666666")
     return _png(fig)
 
 

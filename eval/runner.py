@@ -323,20 +323,23 @@ def run_eval(
     naive_max_docs: int | None = None,
     embedder: Any = None,
     progress: bool | None = None,
+    tags: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run one test set; write ``out_dir/metrics.json`` and ``out_dir/report.html``; return the metrics.
 
     ``kb_dir``: a data dir that already holds the knowledge base (used as it is, not ingested).
     ``naive_max_docs``: cap the naive reference's corpus (gold docs + a fixed sample), said in the report.
     ``embedder``: the embedder object to share (default: the one the settings name).
+    ``tags``: keep only the cases carrying at least one of these tags (before ``limit``).
     """
     t0 = time.perf_counter()
     started = dt.datetime.now(dt.UTC)
     show = sys.stderr.isatty() if progress is None else progress
     ts = load_testset(Path(testset))
-    cases = ts.cases[:limit] if limit else ts.cases
+    cases = [c for c in ts.cases if set(c.tags) & set(tags)] if tags else ts.cases
+    cases = cases[:limit] if limit else cases
     if not cases:
-        raise ValueError(f"{testset}: no cases")
+        raise ValueError(f"{testset}: no cases" + (f" tagged {', '.join(tags)}" if tags else ""))
     doc_paths = [Path(d) for d in docs] if docs else default_docs(ts, settings)
     notes: list[str] = []
     if not docs and ts.kind == "own" and len(doc_paths) < 2:
@@ -351,7 +354,7 @@ def run_eval(
         embedder = build_embedder(settings)
     config: dict[str, Any] = {
         "testset": str(ts.path), "set": ts.name, "kind": ts.kind, "cases": len(cases),
-        "cases_in_set": len(ts.cases), "limit": limit, "docs": [str(p) for p in doc_paths],
+        "cases_in_set": len(ts.cases), "limit": limit, "tags": list(tags), "docs": [str(p) for p in doc_paths],
         "mode": f"http {against}" if against else "in-process",
         "embed_model": getattr(embedder, "model_id", None),
         "llm": settings.llm_model or ("configured" if settings.llm_enabled else "off (extractive)"),

@@ -81,6 +81,20 @@ def kb_settings(tmp_path_factory: pytest.TempPathFactory, embedder, seeds_dir: P
 
 
 @pytest.fixture(scope="session")
+def seeds_only_assistant(tmp_path_factory: pytest.TempPathFactory, embedder, seeds_dir: Path):  # type: ignore[no-untyped-def]
+    """An Assistant over ../shared/seeds alone (no knowledge/), ingested once per session."""
+    from app.rag.factory import build_assistant, build_ingestor
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("seeds") / "data", knowledge_dir=ROOT / "knowledge",
+                        models_dir_override=MODELS)
+    ing = build_ingestor(settings, embedder)
+    report = ing.ingest([seeds_dir])
+    assert not report.failed, report.failed
+    ing.manifest.close()
+    return build_assistant(settings, embedder)
+
+
+@pytest.fixture(scope="session")
 def assistant(kb_settings: Settings, embedder):  # type: ignore[no-untyped-def]
     from app.rag.factory import build_assistant
 

@@ -1,5 +1,6 @@
 """Regression gate: the starter set's retrieval, answers and refusals must not fall below
-eval/baseline.json (offline, over knowledge/ and ../shared/seeds)."""
+eval/baseline.json (offline, over knowledge/ and ../shared/seeds; and its seed and unanswerable
+cases over ../shared/seeds alone)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,24 @@ def test_starter_set_meets_the_baseline(assistant) -> None:  # type: ignore[no-u
         failures += [f"{tag} {name}: {by_tag[tag][name]} < baseline {floor}"
                      for name, floor in floors.items() if by_tag[tag][name] < floor]
     if failures:
-        wrong = [f"  {r.id} {'refused' if r.refused else 'answered'}: {r.question} -> {r.answer[:80]!r}"
-                 for r in results if not r.correct][:40]
-        pytest.fail("quality gate failed:\n" + "\n".join(failures) + "\ncases not correct:\n" + "\n".join(wrong))
+        _fail(failures, results)
+
+
+@pytest.mark.slow
+def test_seed_questions_over_the_seeds_alone(seeds_only_assistant) -> None:  # type: ignore[no-untyped-def]
+    baseline = json.loads((ROOT / "eval" / "baseline.json").read_text(encoding="utf-8"))
+    gate = baseline["seeds_only"]
+    cases = [c for c in load_cases(ROOT / baseline["testset"]) if set(c.tags) & set(gate["tags"])]
+    assert len(cases) >= 60
+    results = run_cases(in_process(seeds_only_assistant), cases)
+    got = metrics(results)
+    failures = [f"seeds alone {name}: {got[name]} < baseline {floor}" for name, floor in gate["min"].items()
+                if got[name] < floor]
+    if failures:
+        _fail(failures, results)
+
+
+def _fail(failures: list[str], results: list) -> None:  # type: ignore[type-arg]
+    wrong = [f"  {r.id} {'refused' if r.refused else 'answered'}: {r.question} -> {r.answer[:80]!r}"
+             for r in results if not r.correct][:40]
+    pytest.fail("quality gate failed:\n" + "\n".join(failures) + "\ncases not correct:\n" + "\n".join(wrong))

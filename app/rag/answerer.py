@@ -27,6 +27,9 @@ _MARKER = re.compile(r"\[(\d{1,2})\]")
 _WHAT_TO_DO = re.compile(r"^[\s\-•*]*(?:怎么做|如何做|怎么办|做法|处理|处置|应对|对策)\**\s*[：:]")
 # a label standing alone ("**怎么做**：") introduces what follows and answers nothing itself
 _LABEL_ONLY = re.compile(r"^[\s\-•*]*[^\s：:*]{1,8}\**\s*[：:]$")
+# a sentence that names the kinds there are: the answer to "分为哪几类"
+_KINDS_NAMED = re.compile(r"(?:分为|分成|包括|包含|主要有|共有)[^。；]{0,60}[一二两三四五六七八九十\d]+(?:类|种|大类)"
+                          r"|[一二两三四五六七八九十\d]+(?:类|种|大类)[：:]")
 # a sentence that says where to go: the answer to "去哪里申请"
 _PLACE = re.compile(r"(?:向|到|去|找|由|在)[^，。；]{0,14}(?:街道|镇政府|中心|窗口|部门|机构|办事处|派出所|公安|法院|医院|热线|随申办)")
 # a sentence that says what not to do: the answer to "哪些事情不能做"
@@ -170,6 +173,8 @@ class ExtractiveAnswerer:
                 if terms.prohibition and _PROHIBITS.search(s):
                     score += 0.25
                 if terms.where and _PLACE.search(s):
+                    score += 0.25
+                if terms.categories and _KINDS_NAMED.search(s):
                     score += 0.25
                 out.append(ScoredSentence(hi, pos, s, score * prior))
         return out

@@ -289,7 +289,7 @@ class Assistant:
     # ------------------------------------------------------------------------------------------
     def _refused(self, hits: Sequence[Hit], verdict: Assessment) -> Answer:
         nearest: list[dict[str, Any]] = []
-        if verdict.reason != "injection":
+        if not verdict.injection:
             seen: set[str] = set()
             for h in hits:
                 if h.doc_id not in seen:
@@ -300,6 +300,13 @@ class Assistant:
         text = REFUSAL_TEXT
         if verdict.reason == "injection":
             text = "知识库中没有找到。这个请求与社区工作知识无关，或要求改变助手的规则，无法执行。"
+        elif verdict.reason == "personal_data":
+            text = ("知识库中没有找到。助手不提供居民的个人信息（姓名、身份证号、电话、住址等）；"
+                    "工作需要时，按规定向有权限的部门或系统查询。")
+        elif verdict.stated_absent is not None and verdict.stated_absent[0] < len(hits):
+            i, sentence = verdict.stated_absent
+            note = sentence.replace("**", "").strip().lstrip("-*•· ").strip()
+            text += f"资料里写明没有这项内容：“{note}”（《{hits[i].title}》），可以向发文或主管部门核实。"
         elif nearest:
             text += "相关度较高的文档有：" + "、".join(f"《{n['title']}》" for n in nearest) + "，可以人工查阅核实。"
         return Answer(text, True, "extractive", [], nearest, reason=verdict.reason)

@@ -4,9 +4,12 @@ A threshold on the top passage's cosine alone separates answerable from unanswer
 poorly, because unanswerable questions sit next to real topics (a figure the documents never state).
 So the decision also checks that the question's specific terms occur in the evidence (weighted
 by how rare they are in the knowledge base) and that the sentences picked as the answer hold the
-kind of answer asked for (an amount, a date, a count). Attempts to make the assistant ignore its
-instructions or reveal its prompt are refused the same way. Thresholds are calibrated on the
-starter test set (eval/calibrate_refusal.py) and recorded in ``RefusalConfig``'s defaults.
+kind of answer asked for (an amount, a date, a count). It also refuses when the chosen sentence
+about what is asked is the knowledge base's own note that the figure, date or list is not stated
+("初级证书奖励多少，报道没有写"). Attempts to make the assistant ignore its instructions or reveal
+its prompt, and requests for residents' personal data in bulk, are refused the same way.
+Thresholds are calibrated on the starter test set (eval/calibrate_refusal.py) and recorded in
+``RefusalConfig``'s defaults.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 
 from app.rag.answerer import Draft, IdfFn, flat_idf, term_presence
 from app.rag.retriever import Hit
-from app.rag.terms import QuestionTerms, has_evidence_for_kind
+from app.rag.terms import EVIDENCE_FOR_KIND, QuestionTerms, has_evidence_for_kind
 
 _INJECTION = re.compile(
     r"忽略(?:之前|以上|前面|上面|所有|全部|你的)|無視|忽略.{0,6}(?:指令|规则|規則|提示|设定)|(?:系统|系統)?提示[词詞]|"
@@ -27,6 +30,29 @@ _INJECTION = re.compile(
     r"^\s*SYSTEM\s*[:：]|当作知识库|當作知識庫",
     re.IGNORECASE,
 )
+# Residents' personal data asked for in bulk ("把所有居民的姓名、身份证号列出来"): never answered.
+_BULK_PERSONAL = re.compile(
+    r"(?:所有|全部|全体|每个|每位|每一位|整个|一批)(?:的)?.{0,4}(?:居民|老人|住户|家庭|人员|人|残疾人|低保户).{0,16}"
+    r"(?:姓名|名字|身份证|手机|电话|住址|地址|门牌|银行卡)"
+)
+_HAND_OVER = re.compile(r"列出|导出|发给|发我|给我|告诉我|查出|打印|整理出|汇总|提供|输出|查一下|调出")
+# The knowledge base's notes that a source does not state something ("具体条件报道未写").
+_NOT_STATED = re.compile(r"(?:未|没有|没)(?:公布|写明|写|列出|载明|注明|介绍|说明|提及|给出|披露)")
+_SPECIFIC_KINDS = ("amount", "count", "date", "list")
+# ...unless the note says only the rest is missing ("等6个部门（报道没有列出其余4个部门）"): a partial answer.
+_PARTIAL = re.compile(r"其余|其他|另外|剩余|剩下|之外")
+# A note about a figure or date does not answer a question asking for something else: "哪些情况
+# 可以拿奖励" is answered by a list that ends "（报道没有给出各项奖励的具体金额）".
+_NOTE_OBJECT = {"amount": re.compile(r"金额|数额|多少钱|钱数"), "date": re.compile(r"日期|何时|什么时候")}
+# Items named one after another: "居民区社工、街镇中心社工和镇管社区社工", "一是……二是……".
+_ENUMERATION = re.compile(r"[^、，。；]{1,24}、[^、，。；]{1,24}(?:、|和|及|与|以及)|；|一是|（一）|第一")
+_BULLET_ITEM = re.compile(r"\s*(?:[-*•·]\s|\d+[.、)）]|[（(][一二三四五六七八九十\d]+[)）])")
+# How a note names the figure or date it says is missing ("印发日期……未写明", "奖励多少，报道没有写").
+_KIND_NOUNS = {
+    "amount": re.compile(r"金额|多少|标准|数额"),
+    "count": re.compile(r"人数|比例|数量|多少|几"),
+    "date": re.compile(r"日期|时间|何时|哪天|哪一天"),
+}
 
 
 @dataclass(frozen=True)
@@ -50,10 +76,55 @@ class Assessment:
     answer_match: float
     kind_ok: bool
     injection: bool
+    stated_absent: tuple[int, str] | None = None  # (hit index, sentence) saying the sources do not state it
 
 
 def is_injection(question: str) -> bool:
     return bool(_INJECTION.search(question))
+
+
+def asks_personal_data(question: str) -> bool:
+    return bool(_BULK_PERSONAL.search(question) and _HAND_OVER.search(question))
+
+
+def stated_absent(terms: QuestionTerms, draft: Draft | None, idf: IdfFn = flat_idf) -> tuple[int, str] | None:
+    """The draft sentence that says the sources do not state what is asked, when the question wants
+    a figure, date or list. The note must be about the question: it matches the question best of
+    all chosen sentences, or alone holds some of its terms ("初级" in "初级证书奖励多少，报道没有写",
+    while the other sentences give the amount for 中级), or names the kind of thing asked
+    ("印发日期……报道未写明" for "哪一天印发的")."""
+    if draft is None or not draft.sentences or terms.kind not in _SPECIFIC_KINDS:
+        return None
+    scored = [(coverage(terms.terms, s, idf), i, s, _NOT_STATED.search(s)) for i, s in draft.sentences]
+    best = max(c for c, _, _, _ in scored)
+    others = " ".join(s for _, _, s, note in scored if note is None)
+    for c, i, s, note in scored:
+        if c <= 0 or note is None:
+            continue
+        near = s[max(0, note.start() - 12) : note.end() + 12]
+        if _PARTIAL.search(near) or any(k != terms.kind and p.search(near) for k, p in _NOTE_OBJECT.items()):
+            continue
+        if terms.kind in EVIDENCE_FOR_KIND and has_evidence_for_kind(terms.kind, s):
+            continue  # the note comes with the figure or date itself ("暂以表决通过日（2024年4月28日）作为近似")
+        if (
+            c >= best
+            or any(t in s and t not in others for t in terms.terms)
+            or (terms.kind in _KIND_NOUNS and _KIND_NOUNS[terms.kind].search(near))
+        ):
+            return i, s
+    return None
+
+
+def enumerates(draft: Draft) -> bool:
+    """Whether the chosen sentences name items: an enumeration within one sentence, or two list
+    items of the same passage. "明确了8项不合格的筛选标准" counts them but names none."""
+    if any(_ENUMERATION.search(s) for _, s in draft.sentences):
+        return True
+    per_passage: dict[int, int] = {}
+    for i, s in draft.sentences:
+        if _BULLET_ITEM.match(s):
+            per_passage[i] = per_passage.get(i, 0) + 1
+    return any(n >= 2 for n in per_passage.values())
 
 
 def coverage(terms: Sequence[str], text: str, idf: IdfFn = flat_idf) -> float:
@@ -76,6 +147,8 @@ def assess(
     """Decide whether the evidence answers the question."""
     if is_injection(question):
         return Assessment(True, "injection", 0.0, 0.0, 0.0, False, True)
+    if asks_personal_data(question):
+        return Assessment(True, "personal_data", 0.0, 0.0, 0.0, False, True)
     if not hits:
         return Assessment(True, "no_hits", 0.0, 0.0, 0.0, False, False)
     top_cos = max((h.dense or 0.0) for h in hits[: cfg.evidence_passages])
@@ -85,9 +158,16 @@ def assess(
     match = coverage(terms.terms, chosen, idf) if chosen else 0.0
     kind_ok = has_evidence_for_kind(terms.kind, chosen) if chosen else False
     if terms.focus and terms.kind in ("amount", "count", "date") and draft and draft.sentences:
-        # the thing asked about must stand in an answer sentence that also holds the kind of answer
-        kind_ok = any(term_presence(terms.focus, s) >= 0.8 and has_evidence_for_kind(terms.kind, s)
-                      for _, s in draft.sentences)
+        # the thing asked about must stand in an answer sentence that also holds the kind of answer,
+        # or head the passage that sentence comes from ("时间与场合：2024年4月28日" under a title
+        # about the 集体合同)
+        def about_focus(i: int, s: str) -> bool:
+            head = f"{hits[i].title} {hits[i].heading}" if i < len(hits) else ""
+            return max(term_presence(terms.focus, s), term_presence(terms.focus, head)) >= 0.8  # type: ignore[arg-type]
+
+        kind_ok = any(about_focus(i, s) and has_evidence_for_kind(terms.kind, s) for i, s in draft.sentences)
+    if terms.items and draft and draft.sentences and not enumerates(draft):
+        kind_ok = False  # "是哪8项" asks for the items, not that there are eight
     a = Assessment(False, "", cov, top_cos, match, kind_ok, False)
     if top_cos < cfg.min_cosine:
         a.refuse, a.reason = True, "low_similarity"
@@ -97,4 +177,6 @@ def assess(
         a.refuse, a.reason = True, "no_answer_sentence"
     elif not kind_ok:
         a.refuse, a.reason = True, f"no_{terms.kind}_in_evidence"
+    elif (absent := stated_absent(terms, draft, idf)) is not None:
+        a.refuse, a.reason, a.stated_absent = True, "stated_absent", absent
     return a

@@ -269,6 +269,17 @@ def test_eval_command_runs_end_to_end_and_compares(tmp_path: Path, small_set: tu
     assert "id='changed'" in html2 and right[0]["id"] in html2 and hit[0]["id"] in html2
     assert "与上次运行对比" in html2 and not _external_refs(html2)
 
+    # --tag keeps the cases carrying that tag; a tag no case carries is a clean error
+    out3 = tmp_path / "run3"
+    result = CliRunner().invoke(cli, ["eval", str(testset), "--docs", str(kn), "--out", str(out3), "--no-naive",
+                                      "--tag", "unanswerable"])
+    assert result.exit_code == 0, result.output
+    data3 = json.loads((out3 / "metrics.json").read_text(encoding="utf-8"))
+    assert data3["config"]["tags"] == ["unanswerable"] and data3["metrics"]["cases"] == 2
+    assert {c["id"] for c in data3["cases"]} == {c["id"] for c in data["cases"] if not c["answerable"]}
+    result = CliRunner().invoke(cli, ["eval", str(testset), "--docs", str(kn), "--no-naive", "--tag", "no-such-tag"])
+    assert result.exit_code != 0 and "no cases tagged no-such-tag" in result.output
+
 
 def test_eval_command_reports_a_missing_set_as_a_clean_error(tmp_path: Path) -> None:
     cli = _cli(Settings(data_dir=tmp_path / "data"))

@@ -67,3 +67,10 @@ def test_where_to_go_is_found_past_the_definition() -> None:
 def test_a_heading_glued_to_a_paragraph_and_self_notes_are_dropped() -> None:
     out = sentences_of("救助标准由各区规定，本文不写金额。临时救助是什么\n临时救助是应急性、过渡性的救助。")
     assert out == ["临时救助是应急性、过渡性的救助。"]
+
+
+def test_a_which_kinds_question_gets_the_sentence_that_names_the_kinds() -> None:
+    passage = hit("社工15条由浦东新区民政局等6部门联合印发。社区工作者是在居民区和街镇岗位工作的全日制人员，"
+                  "主要包括：居民区社工、街镇中心社工和镇管社区社工三类。调整后浦东新区社工总额度约2.5万名。")
+    scored = ExtractiveAnswerer().score_sentences([passage], analyse("浦东新区的社区工作者分为哪几类？"))
+    assert "三类" in max(scored, key=lambda s: s.score).text

@@ -15,6 +15,10 @@ from app.rag.terms import analyse, has_evidence_for_kind
     ("产假是多少天？", "count"),
     ("走访时哪些信息不能记？", "list"),
     ("残疾人两项补贴怎么申请？", "procedure"),
+    ("居住证积分要达到多少分才能落户？", "count"),
+    ("8项不合格标准具体是哪8项？", "list"),
+    ("具体是哪几项？", "list"),
+    ("一共有几项？", "count"),
 ])
 def test_kind(question: str, kind: str) -> None:
     assert analyse(question).kind == kind
