@@ -213,7 +213,7 @@ class ExtractiveAnswerer:
             chosen.append(s)
             used += len(s.text)
         chosen.sort(key=lambda s: (s.hit_index, s.position))
-        return _draft([(s.hit_index, s.text) for s in chosen])
+        return draft_of([(s.hit_index, s.text) for s in chosen])
 
     def section(self, hit: Hit) -> Draft:
         """A section the question names ("走访时怎么提醒……"), in its own order: the whole section
@@ -227,12 +227,15 @@ class ExtractiveAnswerer:
                 break
             chosen.append(s)
             used += len(s)
-        return _draft([(0, s) for s in chosen])
+        return draft_of([(0, s) for s in chosen])
 
 
-def _draft(sentences: list[tuple[int, str]]) -> Draft:
-    """Chosen sentences as an answer: one line each with its [n] marker, numbered when several."""
-    lines = [f"{_strip_bullet(s)}[{hi + 1}]" for hi, s in sentences]
+def draft_of(sentences: list[tuple[int, str]], also: Sequence[Sequence[int]] | None = None) -> Draft:
+    """Chosen sentences as an answer: one line each with its [n] marker, numbered when several.
+    ``also``: per sentence, more hit indices that sentence cites (the original of a summary)."""
+    extra = also or [()] * len(sentences)
+    lines = [f"{_strip_bullet(s)}[{hi + 1}]" + "".join(f"[{j + 1}]" for j in more)
+             for (hi, s), more in zip(sentences, extra, strict=True)]
     text = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1)) if len(lines) > 1 else "".join(lines)
     return Draft(text, "extractive", sentences)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.errors import ValidationError
-from app.rag.answerer import Draft, ExtractiveAnswerer, markers
+from app.rag.answerer import Draft, ExtractiveAnswerer, draft_of, markers
 from app.rag.llm import LLMAnswerer, LLMError
 from app.rag.outline import asked_section, covers_title, outline
 from app.rag.refusal import Assessment, RefusalConfig, assess
@@ -108,6 +108,8 @@ class Assistant:
         self.llm = llm
         self.refusal = refusal or RefusalConfig()
         self.answer_passages = answer_passages
+        self._originals: dict[str, str] = {}
+        self._originals_gen = -1
 
     def warm_up(self) -> None:
         """Load the model, the indexes and jieba now, so the first worker does not wait for them."""
@@ -318,8 +320,46 @@ class Assistant:
             except LLMError as exc:
                 log.warning("LLM answer failed, falling back: %s", exc)
                 return self._fallback(hits, draft, notes, str(exc))
+        draft, hits = self._cite_originals(draft, hits)
         text, citations = renumber(draft.text, hits)
         return Answer(self._dress(text, citations, notes), False, "extractive", citations)
+
+    def _cite_originals(self, draft: Draft, hits: list[Hit]) -> tuple[Draft, list[Hit]]:
+        """A summary whose ``source`` names a document of the knowledge base (our notes in
+        knowledge/ name the seed file they summarise) is cited together with the passage of that
+        original which says the same thing, so a worker can read the primary text. A passage
+        counts when it holds at least half of the sentence's character bigrams."""
+        originals = self._original_docs()
+        if not originals or not draft.sentences:
+            return draft, hits
+        hits = list(hits)
+        also: list[list[int]] = []
+        for i, sentence in draft.sentences:
+            more: list[int] = []
+            doc_id = next((originals[name] for name in _SOURCE_FILE.findall(hits[i].source) if name in originals),
+                          None) if i < len(hits) else None
+            if doc_id is not None and doc_id != hits[i].doc_id:
+                best = _best_passage(sentence, self.retriever.manifest, doc_id)
+                if best is not None:
+                    j = next((k for k, h in enumerate(hits) if h.chunk_id == best.chunk_id), None)
+                    if j is None:
+                        hits.append(Hit.from_chunk(best, hits[i].score, None, None))
+                        j = len(hits) - 1
+                    more.append(j)
+            also.append(more)
+        if not any(also):
+            return draft, hits
+        return draft_of(draft.sentences, also), hits
+
+    def _original_docs(self) -> dict[str, str]:
+        """File name -> doc_id for every document, rebuilt when the manifest changes."""
+        gen = self.retriever.manifest.generation
+        if self._originals_gen != gen:
+            names: dict[str, str] = {}
+            for doc in self.retriever.manifest.documents():
+                names[doc.doc_id.rsplit("/", 1)[-1]] = doc.doc_id
+            self._originals, self._originals_gen = names, gen
+        return self._originals
 
     def _finish_llm(self, text: str, hits: list[Hit], draft: Draft, notes: list[str]) -> Answer:
         """Check the model's markers against the passages; an answer whose markers point nowhere
@@ -337,6 +377,7 @@ class Assistant:
         return Answer(self._dress(text, citations, notes), False, "llm", citations)
 
     def _fallback(self, hits: list[Hit], draft: Draft, notes: list[str], why: str) -> Answer:
+        draft, hits = self._cite_originals(draft, hits)
         text, citations = renumber(draft.text, hits)
         body = self._dress(text, citations, notes)
         return Answer(f"（大模型暂不可用，以下为知识库原文摘录）\n{body}", False, "extractive_fallback", citations,
@@ -357,6 +398,28 @@ class Assistant:
         if scope:
             parts.append("适用范围：" + "；".join(scope) + "。")
         return "\n".join(parts)
+
+
+_SOURCE_FILE = re.compile(r"[\w.-]+\.(?:txt|md|markdown|pdf|docx|html?)", re.IGNORECASE)
+
+
+def _bigrams(text: str) -> set[str]:
+    squashed = re.sub(r"[\W_]+", "", text.replace("**", ""))
+    return {squashed[k : k + 2] for k in range(len(squashed) - 1)}
+
+
+def _best_passage(sentence: str, manifest: Any, doc_id: str, min_share: float = 0.5) -> Any:
+    """The chunk of ``doc_id`` holding the largest share of ``sentence``'s bigrams, if at least
+    ``min_share``."""
+    want = _bigrams(sentence)
+    if len(want) < 4:
+        return None
+    best, share = None, min_share
+    for chunk in manifest.chunks(manifest.chunk_ids_of(doc_id)):
+        got = len(want & _bigrams(chunk.text)) / len(want)
+        if got >= share:
+            best, share = chunk, got
+    return best
 
 
 def renumber(text: str, hits: Sequence[Hit]) -> tuple[str, list[Citation]]:

@@ -34,6 +34,15 @@ class TestAnswers:
         assert "[1]" in ans.answer and ans.citations[0].n == 1
         assert set(ans.timings_ms) == {"retrieve", "answer", "total"}
 
+    def test_a_summary_is_cited_with_the_original_passage_it_names(self, assistant) -> None:  # type: ignore[no-untyped-def]
+        # knowledge/policies/pudong-shegong-15.md names seeds/001_de7102a9d33e9fac.txt as its source
+        ans = assistant.chat("浦东新区500户到2000户的居民区一般配几名社工？")
+        by_doc = {c.hit.doc_id: c for c in ans.citations}
+        summary, original = by_doc["policies/pudong-shegong-15"], by_doc["001_de7102a9d33e9fac.txt"]
+        assert "5至11名" in original.hit.text
+        line = next(x for x in ans.answer.split("\n") if "5至11名" in x)
+        assert f"[{summary.n}]" in line and f"[{original.n}]" in line
+
     def test_visit_guide(self, assistant) -> None:  # type: ignore[no-untyped-def]
         ans = assistant.chat("第一次上门走访独居老人要注意什么？")
         assert not ans.refused
