@@ -59,9 +59,11 @@ _KIND_NOUNS = {
 class RefusalConfig:
     # Calibrated on eval/sets/starter.jsonl with the e5 (sentence-transformers) vectors, see
     # eval/calibrate_refusal.py: 123/124 answerable answered, 12/19 unanswerable refused (plus all 7
-    # injections by pattern). Cosines from 0.80 to 0.86 tie; 0.85 keeps a margin on both sides
-    # (0.90 refuses 2 more unanswerable questions but 13 answerable ones).
-    min_cosine: float = 0.85  # top passage's cosine below this: refuse
+    # injections by pattern). Cosines from 0.80 to 0.86 tie there (0.90 refuses 2 more unanswerable
+    # questions but 13 answerable ones). Over ../shared/seeds alone (session 4) the closest pair is
+    # an unanswerable question at 0.838 and an answerable one at 0.848 (seed-001-13, refused at
+    # 0.85); 0.843 is midway, and the combined knowledge base has no case between 0.80 and 0.855.
+    min_cosine: float = 0.843  # top passage's cosine below this: refuse
     min_coverage: float = 0.4  # share (by rarity) of the question's specific terms found in the evidence
     min_answer_match: float = 0.0  # the chosen sentences' own match to the question (no gain on the set)
     evidence_passages: int = 3
