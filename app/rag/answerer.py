@@ -30,6 +30,8 @@ _LABEL_ONLY = re.compile(r"^[\s\-•*]*[^\s：:*]{1,8}\**\s*[：:]$")
 # a sentence that names the kinds there are: the answer to "分为哪几类"
 _KINDS_NAMED = re.compile(r"(?:分为|分成|包括|包含|主要有|共有)[^。；]{0,60}[一二两三四五六七八九十\d]+(?:类|种|大类)"
                           r"|[一二两三四五六七八九十\d]+(?:类|种|大类)[：:]")
+# a sentence that defines: the answer to "……是什么意思", "……是怎么定义的"
+_DEFINES = re.compile(r"是指|指的是|定义(?:为|是|指)|”指|」指|\*\*指|意思是|含义是|指在")
 # a sentence that says where to go: the answer to "去哪里申请"
 _PLACE = re.compile(r"(?:向|到|去|找|由|在)[^，。；]{0,14}(?:街道|镇政府|中心|窗口|部门|机构|办事处|派出所|公安|法院|医院|热线|随申办)")
 # a sentence that says what not to do: the answer to "哪些事情不能做"
@@ -175,6 +177,8 @@ class ExtractiveAnswerer:
                 if terms.where and _PLACE.search(s):
                     score += 0.25
                 if terms.categories and _KINDS_NAMED.search(s):
+                    score += 0.25
+                if terms.definition and _DEFINES.search(s):
                     score += 0.25
                 out.append(ScoredSentence(hi, pos, s, score * prior))
         return out

@@ -36,6 +36,7 @@ _PROHIBITION = re.compile(r"(?<![能可])不(?:能|可以)|不准|不许|不要|
 _WHERE = re.compile(r"(?:去|到|在)?哪里(?:申请|办|开|交|问|登记|领|补办|反映|投诉)|哪儿办|找谁|向谁|哪个部门|什么部门|什么地方办")
 _ACTION = re.compile(r"怎么办|怎么做|怎么处理|如何处理|怎么应对|如何应对|做什么|怎么答|怎么回答|怎么说")
 _CATEGORIES = re.compile(r"(?:哪几|几|哪些|多少)(?:类|种|大类|种类|类型)|分为哪|分成哪|哪些类型")
+_DEFINITION = re.compile(r"怎么定义|如何定义|怎样定义|什么是|是什么意思|什么意思|指什么|指的是什么|含义|是啥")
 _PROCEDURE = re.compile(r"怎么|如何|怎样|注意什么|要注意|步骤|流程|办理|申请|该怎么|应该")
 
 EVIDENCE_FOR_KIND = {
@@ -57,6 +58,7 @@ class QuestionTerms:
     where: bool = False  # asks where to go or whom to ask ("去哪里申请", "找谁办")
     categories: bool = False  # asks what kinds there are ("分为哪几类", "有几种")
     items: bool = False  # asks to name a counted set of items ("是哪8项", "哪几个方面")
+    definition: bool = False  # asks what a term means ("三岗十八级是什么意思", "是怎么定义的")
 
 
 _ASK = {"多少", "多少钱", "多少元", "多少天", "多少人", "多少名", "多少个", "几", "什么", "哪些", "哪个", "何时", "哪",
@@ -156,6 +158,8 @@ def specific_terms(text: str) -> list[str]:
 
 
 def answer_kind(text: str) -> str:
+    if _DEFINITION.search(text) and not _LIST.search(text):
+        return "fact"  # "怎么定义" asks what a term means, not how to do something
     for kind, pat in (("amount", _AMOUNT), ("frequency", _FREQUENCY), ("date", _DATE), ("list", _WHICH_ITEMS),
                       ("count", _COUNT), ("list", _LIST),
                       ("procedure", _PROCEDURE)):
@@ -170,7 +174,7 @@ def analyse(text: str) -> QuestionTerms:
     return QuestionTerms(text=text, terms=tuple(sorted(terms, key=len, reverse=True)), kind=answer_kind(text),
                          focus=focus, prohibition=bool(_PROHIBITION.search(text)), action=bool(_ACTION.search(text)),
                          where=bool(_WHERE.search(text)), categories=bool(_CATEGORIES.search(text)),
-                         items=bool(_WHICH_ITEMS.search(text)))
+                         items=bool(_WHICH_ITEMS.search(text)), definition=bool(_DEFINITION.search(text)))
 
 
 def has_evidence_for_kind(kind: str, text: str) -> bool:

@@ -74,3 +74,10 @@ def test_a_which_kinds_question_gets_the_sentence_that_names_the_kinds() -> None
                   "主要包括：居民区社工、街镇中心社工和镇管社区社工三类。调整后浦东新区社工总额度约2.5万名。")
     scored = ExtractiveAnswerer().score_sentences([passage], analyse("浦东新区的社区工作者分为哪几类？"))
     assert "三类" in max(scored, key=lambda s: s.score).text
+
+
+def test_a_what_does_it_mean_question_gets_the_defining_sentence() -> None:
+    passage = hit("宜川路街道的集体合同明确了“三岗十八级”的晋升路径。"
+                  "“三岗十八级”指社工负责人、主管、工作人员三类岗位，每类再分等级，合计十八级。")
+    scored = ExtractiveAnswerer().score_sentences([passage], analyse("“三岗十八级”是什么意思？"))
+    assert "负责人" in max(scored, key=lambda s: s.score).text

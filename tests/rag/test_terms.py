@@ -19,6 +19,8 @@ from app.rag.terms import analyse, has_evidence_for_kind
     ("8项不合格标准具体是哪8项？", "list"),
     ("具体是哪几项？", "list"),
     ("一共有几项？", "count"),
+    ("意见里社区工作者是怎么定义的？", "fact"),  # a definition, not a procedure
+    ("“三岗十八级”是什么意思？", "fact"),
 ])
 def test_kind(question: str, kind: str) -> None:
     assert analyse(question).kind == kind
