@@ -57,13 +57,17 @@ _ABOUT_ITSELF = re.compile(
     r"|人物和情节为虚构|本文(?:有意)?不(?:写|列)"
 )
 _END = re.compile(r"[。！？；!?：:”’」』）)]$")
-_LIST_ITEM = re.compile(r"^\s*(?:[-•·]|\*(?!\*)|\d+[.、．)]|（[一二三四五六七八九十\d]+）|[一二三四五六七八九十]+、)")
+
+
+def is_list_item(line: str) -> bool:
+    """A bulleted or numbered line ("- ……", "1. ……", "（一）……")."""
+    return _BULLET.match(line) is not None
 
 
 def _heading_line(line: str) -> bool:
     """A short line with no sentence end that is not a list item: a section heading in the text
     ("现场五步法", "遇到办事单位要求开证明时怎么办"), which names a topic but answers nothing."""
-    return len(line) <= 24 and not _END.search(line) and not _LIST_ITEM.match(line) and "|" not in line
+    return len(line) <= 24 and not _END.search(line) and not is_list_item(line) and "|" not in line
 
 
 _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")

@@ -25,6 +25,7 @@ from app.rag.outline import asked_section, covers_title, outline
 from app.rag.refusal import Assessment, RefusalConfig, assess
 from app.rag.retriever import Filters, Hit, Retriever
 from app.rag.terms import QuestionTerms, analyse, specific_terms
+from app.schemas import Chunk
 from ingest.cleaners import drop_pii, normalize_query
 
 log = logging.getLogger(__name__)
@@ -333,13 +334,17 @@ class Assistant:
         if not originals or not draft.sentences:
             return draft, hits
         hits = list(hits)
+        manifest = self.retriever.manifest
+        passages: dict[str, list[tuple[Chunk, set[str]]]] = {}  # each original read once per answer
         also: list[list[int]] = []
         for i, sentence in draft.sentences:
             more: list[int] = []
             doc_id = next((originals[name] for name in _SOURCE_FILE.findall(hits[i].source) if name in originals),
                           None) if i < len(hits) else None
             if doc_id is not None and doc_id != hits[i].doc_id:
-                best = _best_passage(sentence, self.retriever.manifest, doc_id)
+                if doc_id not in passages:
+                    passages[doc_id] = [(c, _bigrams(c.text)) for c in manifest.chunks(manifest.chunk_ids_of(doc_id))]
+                best = _best_passage(sentence, passages[doc_id])
                 if best is not None:
                     j = next((k for k, h in enumerate(hits) if h.chunk_id == best.chunk_id), None)
                     if j is None:
@@ -404,19 +409,19 @@ _SOURCE_FILE = re.compile(r"[\w.-]+\.(?:txt|md|markdown|pdf|docx|html?)", re.IGN
 
 
 def _bigrams(text: str) -> set[str]:
-    squashed = re.sub(r"[\W_]+", "", text.replace("**", ""))
+    squashed = re.sub(r"[\W_]+", "", text)
     return {squashed[k : k + 2] for k in range(len(squashed) - 1)}
 
 
-def _best_passage(sentence: str, manifest: Any, doc_id: str, min_share: float = 0.5) -> Any:
-    """The chunk of ``doc_id`` holding the largest share of ``sentence``'s bigrams, if at least
-    ``min_share``."""
+def _best_passage(sentence: str, passages: Sequence[tuple[Chunk, set[str]]], min_share: float = 0.5) -> Chunk | None:
+    """Of ``passages`` (chunk, its bigrams), the one holding the largest share of ``sentence``'s
+    bigrams, if at least ``min_share``."""
     want = _bigrams(sentence)
     if len(want) < 4:
         return None
     best, share = None, min_share
-    for chunk in manifest.chunks(manifest.chunk_ids_of(doc_id)):
-        got = len(want & _bigrams(chunk.text)) / len(want)
+    for chunk, grams in passages:
+        got = len(want & grams) / len(want)
         if got >= share:
             best, share = chunk, got
     return best

@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.rag.answerer import Draft, IdfFn, flat_idf, term_presence
+from app.rag.answerer import Draft, IdfFn, flat_idf, is_list_item, term_presence
 from app.rag.retriever import Hit
 from app.rag.terms import EVIDENCE_FOR_KIND, QuestionTerms, has_evidence_for_kind
 
@@ -46,7 +46,6 @@ _PARTIAL = re.compile(r"其余|其他|另外|剩余|剩下|之外")
 _NOTE_OBJECT = {"amount": re.compile(r"金额|数额|多少钱|钱数"), "date": re.compile(r"日期|何时|什么时候")}
 # Items named one after another: "居民区社工、街镇中心社工和镇管社区社工", "一是……二是……".
 _ENUMERATION = re.compile(r"[^、，。；]{1,24}、[^、，。；]{1,24}(?:、|和|及|与|以及)|；|一是|（一）|第一")
-_BULLET_ITEM = re.compile(r"\s*(?:[-*•·]\s|\d+[.、)）]|[（(][一二三四五六七八九十\d]+[)）])")
 # How a note names the figure or date it says is missing ("印发日期……未写明", "奖励多少，报道没有写").
 _KIND_NOUNS = {
     "amount": re.compile(r"金额|多少|标准|数额"),
@@ -124,7 +123,7 @@ def enumerates(draft: Draft) -> bool:
         return True
     per_passage: dict[int, int] = {}
     for i, s in draft.sentences:
-        if _BULLET_ITEM.match(s):
+        if is_list_item(s):
             per_passage[i] = per_passage.get(i, 0) + 1
     return any(n >= 2 for n in per_passage.values())
 
@@ -159,13 +158,14 @@ def assess(
     chosen = " ".join(s for _, s in draft.sentences) if draft else ""
     match = coverage(terms.terms, chosen, idf) if chosen else 0.0
     kind_ok = has_evidence_for_kind(terms.kind, chosen) if chosen else False
-    if terms.focus and terms.kind in ("amount", "count", "date") and draft and draft.sentences:
+    focus = terms.focus
+    if focus and terms.kind in ("amount", "count", "date") and draft and draft.sentences:
         # the thing asked about must stand in an answer sentence that also holds the kind of answer,
         # or head the passage that sentence comes from ("时间与场合：2024年4月28日" under a title
         # about the 集体合同)
         def about_focus(i: int, s: str) -> bool:
             head = f"{hits[i].title} {hits[i].heading}" if i < len(hits) else ""
-            return max(term_presence(terms.focus, s), term_presence(terms.focus, head)) >= 0.8  # type: ignore[arg-type]
+            return max(term_presence(focus, s), term_presence(focus, head)) >= 0.8
 
         kind_ok = any(about_focus(i, s) and has_evidence_for_kind(terms.kind, s) for i, s in draft.sentences)
     if terms.items and draft and draft.sentences and not enumerates(draft):
