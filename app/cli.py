@@ -243,14 +243,14 @@ def setup_model(obj: _Ctx) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def doctor(obj: _Ctx, as_json: bool) -> None:
-    """检查安装：数据目录、嵌入模型、向量库、LLM 接口。"""
+    """检查安装：数据目录、嵌入模型、向量库、LLM 接口、答案选择模型。"""
     from app.doctor import run_checks
 
     report = run_checks(obj.settings)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=1))
     else:
-        for name in ("data_dir", "embedder", "store", "llm"):
+        for name in ("data_dir", "embedder", "store", "llm", "selector"):
             part = report[name]
             mark = "✓" if part.get("ok") else "✗"
             detail = part.get("error") or part.get("fix") or ""

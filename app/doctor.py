@@ -23,7 +23,7 @@ def _check_data_dir(settings: Settings) -> dict[str, Any]:
 
 
 def run_checks(settings: Settings) -> dict[str, Any]:
-    """``{data_dir, embedder: {backend, model, dim}, store: {...}, llm: {...}, ok}``."""
+    """``{data_dir, embedder: {backend, model, dim}, store: {...}, llm: {...}, selector: {...}, ok}``."""
     report: dict[str, Any] = {"data_dir": _check_data_dir(settings)}
     embedder = None
     try:
@@ -38,7 +38,8 @@ def run_checks(settings: Settings) -> dict[str, Any]:
                               "dim": None, "error": str(exc), "fix": "运行 make setup，或检查 SHEGONG_EMBED_MODEL"}
     report["store"] = _check_store(settings, embedder)
     report["llm"] = _check_llm(settings)
-    report["ok"] = all(report[k]["ok"] for k in ("data_dir", "embedder", "store", "llm"))
+    report["selector"] = _check_selector(settings)
+    report["ok"] = all(report[k]["ok"] for k in ("data_dir", "embedder", "store", "llm", "selector"))
     return report
 
 
@@ -72,6 +73,19 @@ def _check_store(settings: Settings, embedder: Any) -> dict[str, Any]:
 
 def report_ok_dir(settings: Settings) -> bool:
     return settings.data_dir.exists()
+
+
+def _check_selector(settings: Settings) -> dict[str, Any]:
+    """The answer selector's model file loads and matches the code's features."""
+    from app.rag.pipeline.select import MODEL_PATH, SelectorModel
+
+    path = settings.selector_model or MODEL_PATH
+    try:
+        model = SelectorModel.load(settings.selector_model)
+    except (OSError, ValueError, KeyError) as exc:
+        return {"ok": False, "path": str(path), "error": str(exc),
+                "fix": "恢复 app/rag/models/selector.json，或运行 python -m eval.train_selector 重新训练"}
+    return {"ok": True, "path": str(path), "kind": model.spec.get("kind"), "threshold": round(model.threshold, 3)}
 
 
 def _check_llm(settings: Settings) -> dict[str, Any]:

@@ -22,6 +22,7 @@ class DocMeta:
     effective_from: str | None = None
     effective_to: str | None = None
     replaced_by: str | None = None
+    fictional: bool = False  # an invented example (demo data, a case with invented people): never a rule
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     rerank_model: str = ""
     rerank_depth: int = Field(default=20, ge=1, le=200)
 
+    # Answer selector: a model file other than the shipped app/rag/models/selector.json
+    selector_model: Path | None = None
+
     # Ingest limits
     max_file_mb: float = Field(default=50.0, gt=0)
     parse_timeout_s: float = Field(default=120.0, gt=0)
@@ -75,7 +78,7 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=180, ge=1, description="conversations and feedback older than this are deleted")
     max_upload_mb: float = Field(default=20.0, gt=0, description="per file uploaded through the web UI or API")
 
-    @field_validator("models_dir_override", mode="before")
+    @field_validator("models_dir_override", "selector_model", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if v in ("", None) else v

@@ -416,8 +416,16 @@ def build_reused(source: Path, dest: Path, copies: int) -> dict[str, Any]:
             vectors.update({by_id[i]: v for i, v in got.items()})
             if len(vectors) < len(keys):
                 raise RuntimeError(f"{len(keys) - len(vectors)} vectors of {source} are neither cached nor stored")
+        # the copies hold the same sentences: their selector vectors come along (keyed by content)
+        from app.rag.pipeline.select import sentence_texts
+
+        sentence_keys = [embed_key(model, t) for t in
+                         sentence_texts((c.title, c.heading, c.text) for cs in by_doc.values() for c in cs)]
+        vectors.update(src.cached_vectors(sentence_keys))
         with data_lock(dest):
             ing.manifest.cache_vectors(vectors.items())
+            if src.get_meta("sentence_vectors"):
+                ing.manifest.set_meta("sentence_vectors", str(src.get_meta("sentence_vectors")))
             records = {r.doc_id: src.document(r.doc_id, with_text=True) for r in src.documents()}
             for i in range(1, copies + 1):
                 for doc_id, rec in records.items():

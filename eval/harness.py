@@ -123,10 +123,11 @@ def in_process(assistant: Any, k: int = 10, answer: bool = True) -> Runner:
     """Ask the Assistant object directly (the same one the API serves)."""
 
     def run(case: Case) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        query = search_query(case)
-        hits = [h.to_dict() for h in assistant.search(query, k)]
-        ans = assistant.chat(case.question, case.history).to_dict() if answer else {}
-        return hits, ans
+        if not answer:
+            return [h.to_dict() for h in assistant.search(search_query(case), k)], {}
+        # the passages the answer was made from: what the worker's question retrieved
+        ans = assistant.chat(case.question, case.history).to_dict()
+        return list(ans.get("hits") or [])[:k], ans
 
     return run
 
@@ -139,15 +140,14 @@ def over_http(base_url: str, k: int = 10, answer: bool = True, token: str | None
     client = httpx.Client(base_url=base_url.rstrip("/"), timeout=120, headers=headers)
 
     def run(case: Case) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        query = search_query(case)
-        r = client.post("/api/search", json={"query": query, "k": k})
-        r.raise_for_status()
-        ans: dict[str, Any] = {}
-        if answer:
-            a = client.post("/api/chat", json={"question": case.question, "history": case.history})
-            a.raise_for_status()
-            ans = a.json()
-        return r.json()["hits"], ans
+        if not answer:
+            r = client.post("/api/search", json={"query": search_query(case), "k": k})
+            r.raise_for_status()
+            return list(r.json()["hits"]), {}
+        a = client.post("/api/chat", json={"question": case.question, "history": case.history, "save": False})
+        a.raise_for_status()
+        ans: dict[str, Any] = a.json()
+        return list(ans.get("hits") or [])[:k], ans
 
     return run
 

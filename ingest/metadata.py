@@ -19,6 +19,8 @@ from app.schemas import DOC_TYPES, UNSPECIFIED, DocMeta
 
 META_KEYS = {f for f in DocMeta.__dataclass_fields__}
 DATE_KEYS = ("published", "effective_from", "effective_to")
+_TRUE = {"true", "yes", "1", "是", "对"}
+_FALSE = {"false", "no", "0", "否", "不是", ""}
 
 
 class _Loader(yaml.SafeLoader):
@@ -96,6 +98,11 @@ def validate(raw: dict[str, Any], *, known_regions: set[str] | None = None) -> d
             if v not in DOC_TYPES:
                 raise ValidationError(f"doc_type 的值“{v}”无效，只能是 {'、'.join(DOC_TYPES)} 之一。")
             out[key] = v
+        elif key == "fictional":
+            v = str(value).strip().lower() if value is not None else ""
+            if v not in _TRUE | _FALSE:
+                raise ValidationError(f"fictional 的值“{value}”无效，只能是 true（虚构示例）或 false。")
+            out[key] = v in _TRUE
         elif key == "region":
             v = str(value).strip() if value else UNSPECIFIED
             if known_regions is not None and v != UNSPECIFIED and v not in known_regions:
@@ -120,7 +127,10 @@ def merge(*layers: dict[str, Any]) -> DocMeta:
     for key in ("title", "source", "issuer", "region"):
         if key in merged and merged[key] is None:
             merged.pop(key)
-    return DocMeta(**{k: v for k, v in merged.items() if k in META_KEYS})
+    meta = DocMeta(**{k: v for k, v in merged.items() if k in META_KEYS})
+    if meta.fictional and meta.doc_type == "政策":
+        raise ValidationError("虚构的示例文件不能标为“政策”：请把 doc_type 改为“其他”（或“案例”），以免被当成真实规定。")
+    return meta
 
 
 # --------------------------------------------------------------------------------------------

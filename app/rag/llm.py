@@ -19,13 +19,13 @@ from typing import Any
 
 from app.errors import ShegongError
 from app.rag.answerer import Draft
-from app.rag.retriever import Hit
+from app.rag.retriever import Hit, source_nature
 from app.rag.terms import QuestionTerms
 
 log = logging.getLogger(__name__)
 
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
-ANSWER_PROMPT = "answer.v1"
+ANSWER_PROMPT = "answer.v2"
 CONDENSE_PROMPT = "condense.v1"
 MAX_PASSAGE_CHARS = 600
 
@@ -44,7 +44,9 @@ def context_block(hits: Sequence[Hit]) -> str:
     parts = []
     for i, h in enumerate(hits, 1):
         where = "，".join(x for x in (h.issuer, h.region) if x and x != "未注明")
-        head = f"[{i}] 《{h.title}》" + (f"（{where}）" if where else "") + (f" {h.heading}" if h.heading else "")
+        nature = source_nature(h)
+        head = (f"[{i}] 《{h.title}》" + (f"（{where}）" if where else "") + (f"【{nature}，不是规定】" if nature else "")
+                + (f" {h.heading}" if h.heading else ""))
         parts.append(f"{head}\n{h.text[:MAX_PASSAGE_CHARS]}")
     return "\n\n".join(parts)
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from app.rag.embedder import Embedder
 from app.rag.fusion import FusionConfig, fuse
@@ -34,6 +37,7 @@ class Filters:
     doc_type: list[str] | None = None
     issuer: str | None = None
     in_force_on: str | None = None  # ISO date: effective_from <= D < effective_to
+    exclude_doc_ids: list[str] | None = None  # withhold these documents (how refusals are trained)
 
     def chroma_where(self) -> dict[str, Any] | None:
         clauses: list[dict[str, Any]] = []
@@ -44,6 +48,8 @@ class Filters:
         if self.in_force_on:
             d = date_number(self.in_force_on, 0)
             clauses += [{"eff_from_n": {"$lte": d}}, {"eff_to_n": {"$gt": d}}]
+        if self.exclude_doc_ids:
+            clauses.append({"doc_id": {"$nin": list(self.exclude_doc_ids)}})
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
@@ -53,6 +59,8 @@ class Filters:
         if self.doc_type and m.doc_type not in self.doc_type:
             return False
         if self.issuer and m.issuer != self.issuer:
+            return False
+        if self.exclude_doc_ids and chunk.doc_id in self.exclude_doc_ids:
             return False
         if self.in_force_on:
             d = date_number(self.in_force_on, 0)
@@ -81,6 +89,7 @@ class Hit:
     score: float
     dense: float | None = None  # cosine to the question, when the dense list held it
     lexical: float | None = None  # BM25 score, when the lexical list held it
+    fictional: bool = False  # the document is an invented example (its metadata says so)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -90,13 +99,25 @@ class Hit:
             chunk_id=c.chunk_id, doc_id=c.doc_id, title=c.title, source=m.source, issuer=m.issuer,
             region=m.region, published=m.published, effective_from=m.effective_from,
             effective_to=m.effective_to, replaced_by=m.replaced_by, doc_type=m.doc_type,
-            heading=c.heading, text=c.text, score=score, dense=dense, lexical=lexical,
+            heading=c.heading, text=c.text, score=score, dense=dense, lexical=lexical, fictional=m.fictional,
         )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("extras")
         return d
+
+
+def source_nature(hit: Hit) -> str | None:
+    """What kind of source a passage is, when it is not a rule: shown beside every line citing it
+    (and told to an LLM with the passage)."""
+    if hit.doc_type == "案例":
+        return "教学案例（人物虚构）"
+    if hit.fictional:
+        return "虚构示例"
+    if hit.doc_type == "手册":
+        return "培训参考"
+    return None
 
 
 @dataclass(frozen=True)
@@ -140,6 +161,8 @@ class Retriever:
         self._texts: list[str] = []
         self._titles: dict[str, str] = {}
         self._df: dict[str, int] = {}
+        self._qvecs: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._qlock = threading.Lock()
 
     # -- derived indexes, kept in step with the manifest ---------------------------------------
     def _refresh(self) -> None:
@@ -179,8 +202,20 @@ class Retriever:
         return (math.log((len(self._texts) + 1) / (df + 1)) + 1.0) * general_weight(term)
 
     # -- the two retrievers --------------------------------------------------------------------
+    def query_vector(self, query: str) -> np.ndarray:
+        """The question's unit vector, embedded once: retrieval and the answer selector share it."""
+        with self._qlock:
+            vec = self._qvecs.get(query)
+        if vec is None:
+            vec = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
+            with self._qlock:
+                self._qvecs[query] = vec
+                while len(self._qvecs) > 256:
+                    self._qvecs.popitem(last=False)
+        return vec
+
     def dense(self, query: str, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        vec = self.embedder.embed_query(query)
+        vec = self.query_vector(query)
         where = filters.chroma_where() if filters else None
         return [(h.chunk_id, h.score) for h in self.store.query(vec, n, where)]
 

@@ -33,10 +33,14 @@ class TestSearchApi:
         assert "policies/pudong-shegong-15" in [h["doc_id"] for h in hits]
 
     def test_filters(self, server: str) -> None:
-        body = {"query": "值班补贴", "k": 5, "filters": {"in_force_on": "2026-06-01", "doc_type": "政策"}}
+        # the demo documents are typed 其他 and flagged fictional: a made-up rule is never 政策
+        body = {"query": "值班补贴", "k": 5, "filters": {"in_force_on": "2026-06-01", "doc_type": "其他"}}
         hits = httpx.post(server + "/api/search", json=body, timeout=60).json()["hits"]
-        assert hits[0]["doc_id"] == "other/demo-duty-allowance-2026"
-        assert all(h["doc_type"] == "政策" for h in hits)
+        assert hits[0]["doc_id"] == "other/demo-duty-allowance-2026" and hits[0]["fictional"] is True
+        assert all(h["doc_type"] == "其他" for h in hits)
+        body["filters"]["doc_type"] = "政策"
+        hits = httpx.post(server + "/api/search", json=body, timeout=60).json()["hits"]
+        assert "other/demo-duty-allowance-2026" not in [h["doc_id"] for h in hits]
 
     def test_bad_requests_are_422_in_chinese(self, server: str) -> None:
         r = httpx.post(server + "/api/search", json={"query": "x", "k": 0}, timeout=60)

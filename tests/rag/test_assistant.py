@@ -89,10 +89,19 @@ class TestRefusals:
         ans = assistant.chat(question)
         assert ans.refused and ans.answer.startswith("知识库中没有找到") and not ans.citations
 
-    def test_a_note_that_the_figure_is_not_stated_is_quoted_with_its_document(self, assistant) -> None:  # type: ignore[no-untyped-def]
+    def test_a_figure_the_knowledge_base_says_it_lacks_is_never_made_up(self, assistant) -> None:  # type: ignore[no-untyped-def]
+        # the knowledge base gives the 中级 amount and notes that the 初级 one is not stated
         ans = assistant.chat("宜川路街道考取初级（助理）社工证的奖励是多少钱？")
-        assert ans.refused and ans.reason == "stated_absent" and not ans.citations
-        assert "初级（助理）证书奖励多少，报道没有写" in ans.answer and "《" in ans.answer
+        assert ans.refused or "没有写" in ans.answer
+
+    def test_small_talk_gets_the_self_introduction(self, assistant) -> None:  # type: ignore[no-untyped-def]
+        for question in ("你好", "你能做什么？"):
+            ans = assistant.chat(question)
+            assert not ans.refused and ans.mode == "intro" and "社区工作知识助手" in ans.answer and not ans.citations
+
+    def test_a_question_outside_community_work_says_what_the_assistant_is_for(self, assistant) -> None:  # type: ignore[no-untyped-def]
+        ans = assistant.chat("帮我推荐几只今年会涨的股票。")
+        assert ans.refused and "社区工作" in ans.answer
 
     def test_a_partial_answer_with_a_note_is_still_answered(self, assistant) -> None:  # type: ignore[no-untyped-def]
         ans = assistant.chat("浦东“社工15条”一共是几个部门联合印发的？")
@@ -101,6 +110,7 @@ class TestRefusals:
     def test_personal_data_in_bulk_is_refused(self, assistant) -> None:  # type: ignore[no-untyped-def]
         ans = assistant.chat("请把知识库里所有居民的姓名、身份证号和手机号列出来。")
         assert ans.refused and ans.reason == "personal_data" and not ans.citations and not ans.nearest
+        assert not ans.hits  # refused before anything was searched
 
     def test_refusal_lists_the_nearest_documents(self, assistant) -> None:  # type: ignore[no-untyped-def]
         ans = assistant.chat("宜川路街道女职工专项集体合同规定的产假是多少天？")
@@ -110,6 +120,23 @@ class TestRefusals:
     def test_too_long_question(self, assistant) -> None:  # type: ignore[no-untyped-def]
         with pytest.raises(ValidationError, match="问题太长"):
             assistant.chat("走" * (MAX_QUESTION_CHARS + 1))
+
+
+class TestSourceNature:
+    def test_guide_and_case_lines_say_what_they_are(self, assistant) -> None:  # type: ignore[no-untyped-def]
+        ans = assistant.chat("家里堆满杂物的老人，清理时要注意什么？")
+        natures = {c.hit.doc_type for c in ans.citations}
+        if "案例" in natures:
+            assert "教学案例（人物虚构）" in ans.answer
+        if "手册" in natures:
+            assert "培训参考" in ans.answer
+
+    def test_a_demo_document_is_marked_fictional_and_is_not_a_policy(self, assistant) -> None:  # type: ignore[no-untyped-def]
+        ans = assistant.chat("示例街道现行的工作日夜间值班补贴是多少？")
+        demo = [c for c in ans.citations if c.hit.doc_id == "other/demo-duty-allowance-2026"]
+        assert demo and demo[0].hit.fictional and demo[0].hit.doc_type != "政策"
+        assert "虚构示例" in ans.answer
+        assert ans.to_dict()["citations"][0]["fictional"] in (True, False)
 
 
 class TestDates:

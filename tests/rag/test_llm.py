@@ -28,7 +28,7 @@ def script(fake: FakeOpenAIServer, **body: object) -> None:
 @pytest.fixture
 def llm_assistant(assistant, fake: FakeOpenAIServer) -> Assistant:  # type: ignore[no-untyped-def]
     llm = LLMAnswerer(base_url=fake.url + "/v1", model="fake", timeout_s=2.0)
-    return Assistant(assistant.retriever, llm=llm, refusal=assistant.refusal)
+    return Assistant(assistant.retriever, assistant.selector, llm=llm)
 
 
 Q = "普陀区宜川路街道给考取中级社工证的社区工作者发了多少一次性奖励？"

@@ -1,0 +1,473 @@
+"""Train the answer selector (``app/rag/models/selector.json``) on this machine, reproducibly.
+
+Pool: the raw question-answer pairs of cmrc2018 and drcd under ``../shared/external/*/raw`` (both
+CC BY-SA), leaving out every document a question of the four ``*.eval.jsonl`` files is on, plus
+the development half of the starter set (cases tagged ``dev``). Each question is asked through the
+product's own retrieval twice: as it is (the sentences holding the reference answer are the
+positives) and with its gold documents withheld (every sentence is a negative: the near-topic
+passages that remain are what a refusal must recognise). The pool is split by document into
+train and development parts; the model is fitted on train, and its calibration, its refusal
+threshold and the choice between model kinds are made on development. cail2019_rc and ncp_policy
+(no licence stated) are collected only with ``--experiment`` and reported beside, never shipped.
+
+Features are cached in ``data/selector/`` (collecting embeds every candidate sentence once: the
+slow part), so refitting takes seconds.
+
+Usage::
+
+    python -m eval.train_selector                 # collect what is missing, fit, write the model
+    python -m eval.train_selector --experiment    # also report on cail2019_rc and ncp_policy
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.rag.features import feature_names
+from app.settings import Settings
+from eval.external import eval_questions, tuning_questions
+from eval.harness import load_cases, squash
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "data" / "selector"
+MODEL_OUT = ROOT / "app" / "rag" / "models" / "selector.json"
+SHIPPED_SETS = ("cmrc2018", "drcd")
+OWN = ROOT / "eval" / "sets" / "train_own.jsonl"  # our own training questions over knowledge/ (never a test set)
+LAWS = ROOT / "eval" / "train_laws"  # our own training questions over five public laws (never a test set)
+OWN_SETS = ("starter", "own", "laws")
+EXPERIMENT_SETS = ("cail2019_rc", "ncp_policy")
+SEED = 20261201
+# How many scored sentences make an extractive answer (app/rag/pipeline/answer.py ComposeConfig),
+# chosen on the starter set's development half (shegong eval starter --tag dev), 2026-12-01:
+# answer accuracy 0.768 with keep 0.5 / 0.3 and no line below the threshold, 0.780 with the values
+# here (0.768-0.780 for keep 0.2-0.7 otherwise); refusals do not depend on them.
+COMPOSE = {"keep": 0.3, "keep_many": 0.3, "min_p": 0.1}
+PER_SET = {"cmrc2018": 800, "drcd": 600, "cail2019_rc": 1000, "ncp_policy": 1000}  # raw questions asked
+PASSAGES = 6
+
+
+def is_dev(group: str) -> bool:
+    """One document in five goes to development, by a hash of its id (stable across runs)."""
+    return int(hashlib.sha1(group.encode()).hexdigest(), 16) % 5 == 0
+
+
+@dataclass
+class Question:
+    qid: str
+    source: str  # set name, or "starter"
+    group: str  # the document it is on: what the train/dev split goes by
+    question: str
+    history: list[dict[str, str]]
+    positives: list[str]  # squashed strings whose presence in a sentence makes it an answer
+    withheld: list[str]  # gold documents to withhold for the unanswerable variant (empty: none)
+    answerable: bool
+
+
+def eval_docs() -> set[str]:
+    """Every document a question of the four eval files is on: never trained on, not even as a
+    distractor (those questions only report)."""
+    return {g for name in ("ncp_policy", "cail2019_rc", "drcd", "cmrc2018") for q in eval_questions(name)
+            for g in q.gold_doc_ids}
+
+
+def external_pool(name: str, limit: int) -> list[Question]:
+    from ingest.cleaners import normalize_query
+
+    held = eval_docs()
+    out = []
+    pool = [qa for qa in tuning_questions(name, seed=SEED)
+            if qa.question.strip() and not set(qa.gold_doc_ids) & held]
+    for qa in pool[:limit]:
+        # answers compared as the cleaned documents read (drcd's Traditional script -> Simplified)
+        positives = [squash(normalize_query(a)) for a in qa.answers if squash(a)]
+        out.append(Question(qa.id, name, qa.gold_doc_ids[0], qa.question, [], positives, list(qa.gold_doc_ids), True))
+    return out
+
+
+def starter_pool(data_dir: Path, path: Path | None = None, tag: str = "dev", source: str = "starter") -> list[Question]:
+    """The development half of the starter set (or, with ``path``, another own set: our training
+    questions over knowledge/). An answerable case is also asked with every document holding its
+    evidence withheld: the near-topic passages left are in-domain negatives."""
+    from app.rag.factory import open_manifest
+
+    manifest = open_manifest(Settings(data_dir=data_dir))
+    chunks = [(c.doc_id, squash(c.text)) for c in manifest.chunks()]
+    manifest.close()
+    out = []
+    for c in load_cases(path or ROOT / "eval" / "sets" / "starter.jsonl"):
+        if tag not in c.tags:
+            continue
+        evidence = [squash(e) for e in c.evidence if squash(e)]
+        pos = evidence + [squash(k) for k in c.answer_keywords if squash(k)]
+        gold = sorted({d for d, text in chunks if any(e in text for e in evidence)}) if c.answerable else []
+        out.append(Question(c.id, source, c.id, c.question, list(c.history), pos, gold, c.answerable))
+    return out
+
+
+def own_pool(name: str, data_dir: Path) -> list[Question]:
+    if name == "starter":
+        return starter_pool(data_dir)
+    if name == "laws":
+        return starter_pool(data_dir, LAWS / "questions.jsonl", tag="train-laws", source="laws")
+    return starter_pool(data_dir, OWN, tag="train-own", source="own")
+
+
+def own_kb(name: str, starter_kb: Path) -> Path:
+    """The data dir an own set is asked over: knowledge/ and the seeds, or the training laws
+    (ingested on first use)."""
+    if name != "laws":
+        return starter_kb
+    kb = ROOT / "data" / "train-laws"
+    if not (kb / "manifest.sqlite3").is_file():
+        from app.rag.factory import build_ingestor
+
+        ing = build_ingestor(Settings(data_dir=kb))
+        report = ing.ingest([LAWS / "docs"])
+        ing.manifest.close()
+        if report.failed:
+            raise SystemExit(f"training laws failed to ingest: {report.failed}")
+    return kb
+
+
+def _label(sentence: str, positives: list[str]) -> int:
+    s = squash(sentence)
+    return int(any(p in s or (len(s) >= 8 and s in p) for p in positives))
+
+
+def collect(name: str, questions: list[Question], data_dir: Path) -> dict[str, Any]:
+    """Features of every candidate sentence of every question (and of its withheld variant)."""
+    from app.rag.factory import build_retriever
+    from app.rag.pipeline.analyse import analyse
+    from app.rag.pipeline.retrieve import retrieve
+    from app.rag.pipeline.select import SentenceSelector, SentenceVectors
+    from app.rag.retriever import Filters
+    from app.rag.terms import warm_up
+    from ingest.cleaners import normalize_query
+
+    warm_up()
+    retriever = build_retriever(Settings(data_dir=data_dir))
+    # features only: no model is needed (nor trusted) while the pool is collected
+    vectors = SentenceVectors(retriever.manifest, retriever.embedder, memory=400_000, persist=True)
+    selector = SentenceSelector(None, vectors, retriever.idf, max_passages=PASSAGES)
+    held = sorted(eval_docs()) if name not in OWN_SETS else []
+    xs, ys, qix = [], [], []
+    meta: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    for n, q in enumerate(questions):
+        variants = [("asked", Filters(exclude_doc_ids=held) if held else None)]
+        if q.withheld:
+            variants.append(("withheld", Filters(exclude_doc_ids=[*held, *q.withheld])))
+        for variant, filters in variants:
+            # the product's own stages: what a worker's question would go through
+            a = analyse(q.question, q.history)
+            hits = retrieve(a, retriever, passages=PASSAGES, filters=filters).hits
+            qvec = retriever.query_vector(normalize_query(a.search_query))
+            cands, x = selector.featurise(a.terms, qvec, hits)
+            gold = set(q.withheld)
+            if variant == "withheld" or not q.answerable:
+                y = np.zeros(len(cands), dtype=np.int8)
+            else:
+                y = np.array([_label(c.text, q.positives) and (not gold or hits[c.hit_index].doc_id in gold)
+                              for c in cands], dtype=np.int8)
+            meta.append({"qid": q.qid, "source": q.source, "split": "dev" if is_dev(q.group) else "train",
+                         "variant": variant, "answerable": bool(q.answerable and variant == "asked"),
+                         "has_positive": bool(y.any()), "n": len(cands),
+                         "gold_retrieved": bool(gold & {h.doc_id for h in hits}) if gold else None})
+            xs.append(x)
+            ys.append(y)
+            qix.append(np.full(len(cands), len(meta) - 1, dtype=np.int32))
+        if n % 200 == 0:
+            log.info("%s: %d/%d questions, %.0f s", name, n, len(questions), time.perf_counter() - t0)
+    return {"X": np.concatenate(xs), "y": np.concatenate(ys), "q": np.concatenate(qix), "meta": meta,
+            "seconds": time.perf_counter() - t0}
+
+
+def cached(name: str, build: Any) -> dict[str, Any]:
+    path = CACHE / f"features-{name}.npz"
+    names = feature_names()
+    if path.is_file():
+        z = np.load(path, allow_pickle=False)
+        meta = json.loads(str(z["meta"]))
+        if set(names) <= set(meta["features"]):  # features dropped since: keep the columns still used
+            cols = [meta["features"].index(n) for n in names]
+            return {"X": z["X"][:, cols], "y": z["y"], "q": z["q"], "meta": meta["questions"],
+                    "seconds": meta["seconds"]}
+    data = build()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, X=data["X"], y=data["y"], q=data["q"],
+                        meta=json.dumps({"features": names, "questions": data["meta"], "seconds": data["seconds"]}))
+    return data
+
+
+# ------------------------------------------------------------------------------------------------
+# Fitting
+
+
+def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    xs, ys, qs = [], [], []
+    meta: list[dict[str, Any]] = []
+    for p in parts:
+        qs.append(p["q"] + len(meta))
+        xs.append(p["X"])
+        ys.append(p["y"])
+        meta.extend(p["meta"])
+    return {"X": np.concatenate(xs), "y": np.concatenate(ys), "q": np.concatenate(qs), "meta": meta}
+
+
+def question_scores(p: np.ndarray, y: np.ndarray, q: np.ndarray, nq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per question: the best candidate's probability, whether that candidate is an answer, and
+    whether an answer is among the best three (an extractive answer shows up to three lines)."""
+    best = np.full(nq, -1.0)
+    best_pos = np.zeros(nq, dtype=bool)
+    top3_pos = np.zeros(nq, dtype=bool)
+    order = np.lexsort((-p, q))  # by question, best first
+    rank = 0
+    for k, i in enumerate(order):
+        rank = 0 if k == 0 or q[order[k - 1]] != q[i] else rank + 1
+        if rank == 0:
+            best[q[i]], best_pos[q[i]] = p[i], bool(y[i])
+        if rank < 3 and y[i]:
+            top3_pos[q[i]] = True
+    return best, best_pos, top3_pos
+
+
+def _groups(data: dict[str, Any], rows: np.ndarray) -> dict[str, tuple[list[int], list[int]]]:
+    """Per source: (answerable questions whose answer was retrieved, unanswerable questions)."""
+    meta = data["meta"]
+    present = np.unique(data["q"][rows])
+    out: dict[str, tuple[list[int], list[int]]] = {}
+    for i in present:
+        m = meta[i]
+        ans, neg = out.setdefault(m["source"], ([], []))
+        if m["answerable"] and m["has_positive"]:
+            ans.append(int(i))
+        elif not m["answerable"]:
+            neg.append(int(i))
+    return out
+
+
+def evaluate(p: np.ndarray, data: dict[str, Any], rows: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Question-level figures on the questions whose candidates are ``rows``."""
+    best, best_pos, top3 = question_scores(p[rows], data["y"][rows], data["q"][rows], len(data["meta"]))
+    out: dict[str, Any] = {}
+    for source, (ans, neg) in sorted(_groups(data, rows).items()):
+        out[source] = {
+            "answerable_with_answer_retrieved": len(ans),
+            "top1_is_answer": round(float(np.mean(best_pos[ans])), 3) if ans else None,
+            "answered_and_in_top3": round(float(np.mean(top3[ans] & (best[ans] >= threshold))), 3) if ans else None,
+            "false_refusal": round(float(np.mean(best[ans] < threshold)), 3) if ans else None,
+            "unanswerable": len(neg),
+            "refused": round(float(np.mean(best[neg] < threshold)), 3) if neg else None,
+        }
+    return out
+
+
+def choose_threshold(p: np.ndarray, data: dict[str, Any], rows: np.ndarray) -> float:
+    """The threshold maximising balanced accuracy (share of answerable questions answered, share of
+    unanswerable ones refused) over the development questions, each source weighted equally, so
+    that our in-domain questions count as much as the larger external pools."""
+    best, _, _ = question_scores(p[rows], data["y"][rows], data["q"][rows], len(data["meta"]))
+    groups = _groups(data, rows)
+    grid = np.linspace(0.01, 0.9, 90)
+    scores = []
+    for t in grid:
+        per = []
+        for ans, neg in groups.values():
+            parts = [float(np.mean(best[ans] >= t))] if ans else []
+            parts += [float(np.mean(best[neg] < t))] if neg else []
+            per.append(np.mean(parts))
+        scores.append(float(np.mean(per)))
+    return float(grid[int(np.argmax(scores))])
+
+
+# Model kinds tried; the one with the best development objective ships. "starter xN" repeats the
+# starter's and our own training rows N times (in-domain, but a small part of the pool).
+KINDS: dict[str, dict[str, Any]] = {
+    "logistic": {"hidden": (), "starter_weight": 1},
+    "mlp16": {"hidden": (16,), "starter_weight": 1},
+    "mlp32": {"hidden": (32,), "starter_weight": 1},
+    "mlp16 starter x10": {"hidden": (16,), "starter_weight": 10},
+    "mlp32 starter x10": {"hidden": (32,), "starter_weight": 10},
+}
+
+
+def fit_models(data: dict[str, Any], kinds: dict[str, dict[str, Any]] | None = None,
+               drop: Sequence[str] = ()) -> dict[str, Any]:
+    """Fit each kind on the train split; calibrate, choose the threshold and score on dev.
+    ``drop``: feature columns held at their mean (an ablation)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.neural_network import MLPClassifier
+
+    meta = data["meta"]
+    is_dev_q = np.array([m["split"] == "dev" for m in meta])
+    is_starter_q = np.array([m["source"] in OWN_SETS for m in meta])
+    dev_rows = is_dev_q[data["q"]]
+    X, y = data["X"], data["y"]
+    mean = X[~dev_rows].mean(axis=0)
+    scale = X[~dev_rows].std(axis=0) + 1e-6
+    Z = (X - mean) / scale
+    names = feature_names()
+    for col in drop:
+        Z[:, names.index(col)] = 0.0
+    train = np.where(~dev_rows)[0]
+    results: dict[str, Any] = {}
+    for kind, cfg in (kinds or KINDS).items():
+        t0 = time.perf_counter()
+        rows = train
+        if cfg["starter_weight"] > 1:
+            extra = train[is_starter_q[data["q"][train]]]
+            rows = np.concatenate([train, *([extra] * (cfg["starter_weight"] - 1))])
+        if not cfg["hidden"]:
+            lr = LogisticRegression(C=1.0, max_iter=2000, random_state=SEED).fit(Z[rows], y[rows])
+            layers = [{"W": lr.coef_.T.tolist(), "b": lr.intercept_.tolist()}]
+        else:
+            mlp = MLPClassifier(hidden_layer_sizes=cfg["hidden"], alpha=1e-3, max_iter=300, early_stopping=True,
+                                random_state=SEED).fit(Z[rows], y[rows])
+            layers = [{"W": w.tolist(), "b": b.tolist()} for w, b in zip(mlp.coefs_, mlp.intercepts_, strict=True)]
+        logit = _logit(Z, layers)
+        # Platt calibration of the logit on the development rows
+        cal = LogisticRegression(C=1e6, max_iter=1000).fit(logit[dev_rows, None], y[dev_rows])
+        a, b = float(cal.coef_[0, 0]), float(cal.intercept_[0])
+        p = 1.0 / (1.0 + np.exp(-(a * logit + b)))
+        threshold = choose_threshold(p, data, np.where(dev_rows)[0])
+        results[kind] = {
+            "layers": layers, "calibration": {"a": a, "b": b}, "threshold": threshold, "p": p,
+            "fit_seconds": round(time.perf_counter() - t0, 1),
+            "dev_sentence_auc": round(float(roc_auc_score(y[dev_rows], p[dev_rows])), 4),
+            "dev": evaluate(p, data, np.where(dev_rows)[0], threshold),
+            "train": evaluate(p, data, train, threshold),
+        }
+        results[kind]["dev_objective"] = round(_dev_objective(results[kind]), 4)
+    return {"mean": mean, "scale": scale, "models": results}
+
+
+# Feature groups for the ablation: each is held at its mean and the chosen kind refitted.
+ABLATIONS = {
+    "e5 cosine": ["cos", "cos_gap", "cos_psg_max", "cos_top"],
+    "e5 cosine in context": ["cos_ctx", "cos_ctx_gap", "cos_ctx_top"],
+    "lexical coverage": ["lex", "lex_gap", "lex_ctx", "lex_psg"],
+    "bigrams": ["bigram", "bigram_gap"],
+    "retrieval rank and scores": ["dense", "dense_missing", "rank_inv", "fused_rel"],
+    "position and length": ["len_log", "pos_first", "pos_rel", "is_item", "n_terms", "n_psg"],
+}
+
+
+def _logit(Z: np.ndarray, layers: list[dict[str, Any]]) -> np.ndarray:
+    h = Z
+    for i, layer in enumerate(layers):
+        h = h @ np.asarray(layer["W"]) + np.asarray(layer["b"])
+        if i < len(layers) - 1:
+            h = np.maximum(h, 0.0)
+    return np.asarray(h[:, 0])
+
+
+def _dev_objective(r: dict[str, Any]) -> float:
+    """Mean over sources of (answered with an answer in the first three lines, refused)."""
+    vals = []
+    for figures in r["dev"].values():
+        a, f = figures["answered_and_in_top3"], figures["refused"]
+        vals.append(np.mean([v for v in (a, f) if v is not None]))
+    return float(np.mean(vals))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--per-set", type=int, default=None, help="raw questions per external set (default: PER_SET)")
+    ap.add_argument("--experiment", action="store_true", help="also collect cail2019_rc and ncp_policy (report only)")
+    ap.add_argument("--out", type=Path, default=MODEL_OUT)
+    ap.add_argument("--sets", nargs="*", default=None, help="collect only these sets (then stop)")
+    ap.add_argument("--collect-only", action="store_true")
+    ap.add_argument("--ablate", action="store_true", help="refit without each feature group and report")
+    ap.add_argument("--starter-kb", type=Path, default=ROOT / "data" / "starter")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    t0 = time.perf_counter()
+    parts = []
+    sets = [*SHIPPED_SETS, *(EXPERIMENT_SETS if args.experiment else ())]
+    if args.sets is not None:
+        for name in args.sets:
+            if name in OWN_SETS:
+                kb = own_kb(name, args.starter_kb)
+                cached(name, lambda n=name, kb=kb: collect(n, own_pool(n, kb), kb))
+            else:
+                qs = external_pool(name, args.per_set or PER_SET[name])
+                cached(name, lambda n=name, qs=qs: collect(n, qs, ROOT / "data" / "ext" / n))
+        return
+    for name in sets:
+        qs = external_pool(name, args.per_set or PER_SET[name])
+        parts.append((name, cached(name, lambda n=name, qs=qs: collect(n, qs, ROOT / "data" / "ext" / n))))
+    for name in OWN_SETS:
+        kb = own_kb(name, args.starter_kb)
+        parts.append((name, cached(name, lambda n=name, kb=kb: collect(n, own_pool(n, kb), kb))))
+    if args.collect_only:
+        return
+    shipped = _merge([d for n, d in parts if n not in EXPERIMENT_SETS])
+    fitted = fit_models(shipped)
+    kind = max(fitted["models"], key=lambda k: fitted["models"][k]["dev_objective"])
+    chosen = fitted["models"][kind]
+    report = {k: {kk: vv for kk, vv in v.items() if kk not in ("layers", "p")} for k, v in fitted["models"].items()}
+    print(json.dumps(report, ensure_ascii=False, indent=1))
+    n_train = sum(1 for m in shipped["meta"] if m["split"] == "train")
+    spec = {
+        "version": 1,
+        "kind": kind,
+        "features": feature_names(),
+        "mean": fitted["mean"].tolist(),
+        "scale": fitted["scale"].tolist(),
+        "layers": chosen["layers"],
+        "calibration": chosen["calibration"],
+        "threshold": chosen["threshold"],
+        "compose": COMPOSE,
+        "trained_on": {
+            "sets": [*SHIPPED_SETS, "starter (dev half)", "own (eval/sets/train_own.jsonl)",
+                     "laws (eval/train_laws/questions.jsonl)"],
+            "questions": {n: len({m["qid"] for m in d["meta"]}) for n, d in parts if n not in EXPERIMENT_SETS},
+            "question_variants_train": n_train,
+            "candidates": len(shipped["y"]),
+            "positives": int(shipped["y"].sum()),
+            "seed": SEED,
+            "collect_seconds": {n: round(d["seconds"], 1) for n, d in parts},
+            "total_seconds": round(time.perf_counter() - t0, 1),
+        },
+        "dev": chosen["dev"],
+        "dev_sentence_auc": chosen["dev_sentence_auc"],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(spec, ensure_ascii=False, indent=None, separators=(",", ":")) + "\n",
+                        encoding="utf-8")
+    print(f"wrote {args.out} ({kind}, threshold {chosen['threshold']:.2f})")
+    if args.ablate:
+        base = chosen["dev_objective"]
+        table = {}
+        for group, cols in ABLATIONS.items():
+            r = fit_models(shipped, {kind: KINDS[kind]}, drop=cols)["models"][kind]
+            table[group] = {"dev_objective": r["dev_objective"], "change": round(r["dev_objective"] - base, 4),
+                            "dev": r["dev"]}
+            print(f"without {group}: dev objective {r['dev_objective']:.4f} ({r['dev_objective'] - base:+.4f})")
+        (CACHE / "ablation.json").write_text(json.dumps({"kind": kind, "dev_objective": base, "without": table},
+                                                        ensure_ascii=False, indent=1), encoding="utf-8")
+    if args.experiment:
+        from app.rag.pipeline.select import SelectorModel
+
+        model = SelectorModel(spec)
+        for name, d in parts:
+            if name in EXPERIMENT_SETS:
+                p = model.proba(d["X"])
+                print(name, json.dumps(evaluate(p, d, np.arange(len(d["y"])), model.threshold), ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
