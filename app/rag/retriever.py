@@ -210,7 +210,7 @@ class Retriever:
             vec = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
             with self._qlock:
                 self._qvecs[query] = vec
-                while len(self._qvecs) > 256:
+                while len(self._qvecs) > 32:  # within a request and a few retries, not across workers
                     self._qvecs.popitem(last=False)
         return vec
 
