@@ -5,7 +5,7 @@ rows as statements; headings, questions quoted in the text and a document's note
 left out): the selector scores these, and ingest embeds them. ``draft_of`` writes chosen
 sentences as an answer with ``[n]`` markers.
 
->>> sentences_of("## 补贴\n\n中级证书奖励2000元。初级没有写。")
+>>> sentences_of("## 补贴\\n\\n中级证书奖励2000元。初级没有写。")
 ['中级证书奖励2000元。', '初级没有写。']
 """
 
@@ -123,6 +123,12 @@ def term_presence(term: str, text: str) -> float:
 
 
 IdfFn = Callable[[str], float]
+
+
+def char_bigrams(text: str) -> set[str]:
+    """The character bigrams of ``text`` without punctuation or spaces."""
+    t = re.sub(r"[\W_]+", "", text)
+    return {t[i : i + 2] for i in range(len(t) - 1)}
 
 
 def flat_idf(_: str) -> float:

@@ -15,13 +15,12 @@ True
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from app.rag.answerer import IdfFn, is_list_item, sentences_of, term_presence
+from app.rag.answerer import IdfFn, char_bigrams, is_list_item, sentences_of, term_presence
 from app.rag.retriever import Hit
 from app.rag.terms import QuestionTerms
 
@@ -53,11 +52,6 @@ def candidates(hits: Sequence[Hit], max_passages: int) -> list[Candidate]:
     return [Candidate(i, p, s) for i, h in enumerate(hits[:max_passages]) for p, s in enumerate(sentences_of(h.text))]
 
 
-def _bigrams(text: str) -> set[str]:
-    t = re.sub(r"[\W_]+", "", text)
-    return {t[i : i + 2] for i in range(len(t) - 1)}
-
-
 def _coverage(weights: dict[str, float], text: str) -> float:
     total = sum(weights.values())
     if not total:
@@ -85,7 +79,7 @@ def features(
     ctx = (cvecs if cvecs is not None else svecs) @ qvec
     ctx_top = float(ctx.max())
     weights = {t: idf(t) for t in terms.terms}
-    qgrams = _bigrams("".join(terms.terms)) or _bigrams(terms.text)
+    qgrams = char_bigrams("".join(terms.terms)) or char_bigrams(terms.text)
     top_score = max((h.score for h in hits), default=1.0) or 1.0
     psg_max: dict[int, float] = {}
     for c, v in zip(cands, cos, strict=True):
@@ -94,7 +88,7 @@ def features(
     for c in cands:
         n_in_psg[c.hit_index] = n_in_psg.get(c.hit_index, 0) + 1
     lex = np.array([_coverage(weights, c.text) for c in cands], dtype=np.float32)
-    big = np.array([len(qgrams & _bigrams(c.text)) / len(qgrams) if qgrams else 0.0 for c in cands],
+    big = np.array([len(qgrams & char_bigrams(c.text)) / len(qgrams) if qgrams else 0.0 for c in cands],
                    dtype=np.float32)
     ctx_cache: dict[int, tuple[float, float]] = {}
     col = {n: i for i, n in enumerate(names)}

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.rag.answerer import Draft, draft_of, markers
+from app.rag.answerer import Draft, char_bigrams, draft_of, markers
 from app.rag.guards import INTRODUCTION, OFF_TOPIC
 from app.rag.pipeline.assess import Assessment
 from app.rag.retriever import Hit, Retriever, source_nature
@@ -116,15 +116,10 @@ def dress(text: str, citations: Sequence[Citation], notes: Sequence[str]) -> str
     return "\n".join(parts)
 
 
-def _bigrams(text: str) -> set[str]:
-    squashed = re.sub(r"[\W_]+", "", text)
-    return {squashed[k : k + 2] for k in range(len(squashed) - 1)}
-
-
 def _best_passage(sentence: str, passages: Sequence[tuple[Chunk, set[str]]], min_share: float = 0.5) -> Chunk | None:
     """Of ``passages`` (chunk, its bigrams), the one holding the largest share of ``sentence``'s
     bigrams, if at least ``min_share``."""
-    want = _bigrams(sentence)
+    want = char_bigrams(sentence)
     if len(want) < 4:
         return None
     best, share = None, min_share
@@ -214,7 +209,7 @@ class Citer:
                           None) if i < len(hits) else None
             if doc_id is not None and doc_id != hits[i].doc_id:
                 if doc_id not in passages:
-                    passages[doc_id] = [(c, _bigrams(c.text)) for c in manifest.chunks(manifest.chunk_ids_of(doc_id))]
+                    passages[doc_id] = [(c, char_bigrams(c.text)) for c in manifest.chunks(manifest.chunk_ids_of(doc_id))]
                 best = _best_passage(sentence, passages[doc_id])
                 if best is not None:
                     j = next((k for k, h in enumerate(hits) if h.chunk_id == best.chunk_id), None)
