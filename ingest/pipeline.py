@@ -127,8 +127,12 @@ class Ingestor:
         manifest: Manifest,
         *,
         known_regions: set[str] | None = None,
+        sentence_vectors: bool = True,
     ) -> None:
         self.settings = settings
+        # False: leave the selector's sentence vectors to be embedded when first scored (a large
+        # training corpus of which only the retrieved passages are ever read)
+        self.sentence_vectors = sentence_vectors
         self.embedder = embedder
         self.store = store
         self.manifest = manifest
@@ -194,7 +198,8 @@ class Ingestor:
                             pending.append(item)
                             seen.add(item.record.doc_id)
             report.chunks_embedded = self._embed_pending(pending, progress)
-            self._embed_sentences(pending)
+            if self.sentence_vectors:
+                self._embed_sentences(pending)
             for group in _groups(pending, max_chunks=1000):
                 self._commit(group)
             for p in pending:

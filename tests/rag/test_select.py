@@ -104,3 +104,24 @@ def test_sentence_vectors_come_from_the_ingest_cache(ingestor) -> None:  # type:
     fresh = vectors.get(["一句从没导入过的话。"])  # embedded now, kept in memory, not written
     assert fresh.shape == (1, ingestor.embedder.dim)
     assert not ingestor.manifest.cached_vectors([embed_key(ingestor.embedder.model_id, "一句从没导入过的话。")])
+
+
+def test_an_ingest_may_leave_sentence_vectors_to_the_first_question(ingestor) -> None:  # type: ignore[no-untyped-def]
+    """Training corpora are ingested without sentence vectors (only retrieved passages are ever
+    scored); the next ordinary ingest fills them in, since the store carries no sentence stamp."""
+    from app.rag.answerer import sentences_of
+    from ingest.manifest import embed_key
+
+    path = ingestor.settings.data_dir.parent / "note.md"
+    path.write_text("# 说明\n\n中级证书奖励2000元。初级证书奖励另行公布。\n", encoding="utf-8")
+    keys = [embed_key(ingestor.embedder.model_id, t) for t in sentences_of("中级证书奖励2000元。初级证书奖励另行公布。")]
+    ingestor.sentence_vectors = False
+    report = ingestor.ingest([path])
+    assert report.added == 1 and ingestor.manifest.chunks()
+    assert not ingestor.manifest.cached_vectors(keys)
+    assert ingestor.manifest.get_meta("sentence_vectors") is None
+    ingestor.sentence_vectors = True
+    other = path.with_name("other.md")
+    other.write_text("# 其他\n\n走访要带工作证。\n", encoding="utf-8")
+    ingestor.ingest([path, other])
+    assert set(ingestor.manifest.cached_vectors(keys)) == set(keys)  # backfilled with the next ingest
