@@ -105,8 +105,8 @@ def external_pool(name: str, limit: int) -> list[Question]:
 
 
 def starter_pool(data_dir: Path, paths: Sequence[Path] = (), tag: str = "dev", source: str = "starter") -> list[Question]:
-    """The development half of the starter set (or, with ``path``, another own set: our training
-    questions over knowledge/). An answerable case is also asked with every document holding its
+    """The development half of the starter set (or, with ``paths``, another own set: our training
+    questions over knowledge/ or over the training laws). An answerable case is also asked with every document holding its
     evidence withheld: the near-topic passages left are in-domain negatives."""
     from app.rag.factory import open_manifest
 
