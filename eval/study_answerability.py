@@ -25,7 +25,7 @@ import numpy as np
 
 from app.rag.features import feature_names
 from app.rag.pipeline.select import SelectorModel
-from eval.train_selector import CACHE, OWN_SETS, SHIPPED_SETS
+from eval.train_selector import OWN_SETS, SHIPPED_SETS, read_cached
 
 COLUMNS = ("best_logit", "second_logit", "cos_ctx_top", "cos_top", "lex", "bigram", "dense", "n_terms")
 
@@ -38,8 +38,10 @@ def question_rows(model: SelectorModel) -> tuple[np.ndarray, np.ndarray, np.ndar
     col = {n: i for i, n in enumerate(feature_names())}
     sources, splits, labels, rows = [], [], [], []
     for name in (*SHIPPED_SETS, *OWN_SETS):
-        z = np.load(CACHE / f"features-{name}.npz")
-        meta = json.loads(str(z["meta"]))["questions"]
+        z = read_cached(name)
+        if z is None:
+            raise SystemExit(f"no features cached for {name}: run python -m eval.train_selector first")
+        meta = z["meta"]
         X, q = z["X"], z["q"]
         lg = _logit(model.proba(X))
         for i, m in enumerate(meta):

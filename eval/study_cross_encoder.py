@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from app.rag.pipeline.select import SelectorModel
-from eval.train_selector import CACHE, OWN_SETS, SEED, SHIPPED_SETS
+from eval.train_selector import CACHE, OWN_SETS, SEED, SHIPPED_SETS, read_cached
 
 K = 8
 
@@ -51,8 +51,10 @@ class Variant:
 def load_variants(model: SelectorModel) -> list[Variant]:
     out = []
     for name in (*SHIPPED_SETS, *OWN_SETS):
-        z = np.load(CACHE / f"features-{name}.npz")
-        meta = json.loads(str(z["meta"]))["questions"]
+        z = read_cached(name)
+        if z is None:
+            raise SystemExit(f"no features cached for {name}: run python -m eval.train_selector first")
+        meta = z["meta"]
         with gzip.open(CACHE / f"texts-{name}.json.gz", "rt", encoding="utf-8") as fh:
             texts = json.load(fh)
         p, y, q = model.proba(z["X"]), z["y"], z["q"]

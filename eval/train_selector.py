@@ -248,23 +248,33 @@ def pool_key(questions: Sequence[Question]) -> str:
     return h.hexdigest()[:16]
 
 
+def read_cached(name: str) -> dict[str, Any] | None:
+    """One set's cached features with the code's columns (a feature dropped since is left out), or
+    None when nothing usable is cached. ``pool`` says which questions they were collected for."""
+    path = CACHE / f"features-{name}.npz"
+    if not path.is_file():
+        return None
+    z = np.load(path, allow_pickle=False)
+    meta = json.loads(str(z["meta"]))
+    names = feature_names()
+    if not set(names) <= set(meta["features"]):
+        return None
+    cols = [meta["features"].index(n) for n in names]
+    return {"X": z["X"][:, cols], "y": z["y"], "q": z["q"], "meta": meta["questions"],
+            "seconds": meta["seconds"], "pool": meta.get("pool")}
+
+
 def cached(name: str, questions: Sequence[Question], build: Any) -> dict[str, Any]:
     import gzip
 
-    path = CACHE / f"features-{name}.npz"
     names = feature_names()
     key = pool_key(questions)
-    if path.is_file():
-        z = np.load(path, allow_pickle=False)
-        meta = json.loads(str(z["meta"]))
-        # features dropped since: keep the columns still used
-        if set(names) <= set(meta["features"]) and meta.get("pool") == key:
-            cols = [meta["features"].index(n) for n in names]
-            return {"X": z["X"][:, cols], "y": z["y"], "q": z["q"], "meta": meta["questions"],
-                    "seconds": meta["seconds"]}
+    found = read_cached(name)
+    if found is not None and found["pool"] == key:
+        return found
     data = build(questions)
     CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, X=data["X"], y=data["y"], q=data["q"],
+    np.savez_compressed(CACHE / f"features-{name}.npz", X=data["X"], y=data["y"], q=data["q"],
                         meta=json.dumps({"features": names, "pool": key, "questions": data["meta"],
                                          "seconds": data["seconds"]}))
     with gzip.open(CACHE / f"texts-{name}.json.gz", "wt", encoding="utf-8") as fh:
