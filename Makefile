@@ -48,6 +48,7 @@ test: setup setup-browser
 lint: setup
 	$(VENV)/bin/ruff check app ingest eval tests
 	$(VENV)/bin/mypy app ingest eval
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) -m eval.bench

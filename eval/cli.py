@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from app.errors import ShegongError
+from app.core.errors import ShegongError
 
 
 def _headline(data: dict[str, Any]) -> str:

@@ -12,10 +12,10 @@ import json
 import time
 from pathlib import Path
 
-from app.rag.factory import build_assistant, build_embedder
-from app.settings import Settings
+from app.core.settings import Settings
+from app.core.text import normalize_query
+from app.service.factory import build_assistant, build_embedder
 from eval.external import SETS, eval_questions
-from ingest.cleaners import normalize_query
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.cleaners import normalize_query
+from app.core.text import normalize_query
 
 _STRIP = re.compile(r"[\s\W_]+", re.UNICODE)
 

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.settings import disable_telemetry, load_settings
+from app.core.settings import disable_telemetry, load_settings
 from eval import external
 from eval.report import fmt, write_index
 from eval.runner import OWN_SETS, run_eval
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_dir = settings.data_dir / "eval"
     runs_dir = eval_dir / "runs"
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    from app.rag.factory import build_embedder
+    from app.service.factory import build_embedder
 
     embedder = build_embedder(settings)
     done: list[Path] = []

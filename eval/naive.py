@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import ShegongError
-from app.rag.store import collection_ids
-from app.settings import disable_telemetry
+from app.core.errors import ShegongError
+from app.core.settings import disable_telemetry
+from app.core.store import collection_ids
 from eval.harness import Case, Runner, search_query
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.settings import Settings
+from app.core.settings import Settings
 from eval import external
 from eval.harness import Case, CaseResult, load_cases, metrics, metrics_by_tag, results_as_dicts, run_cases
 
@@ -267,7 +267,7 @@ def _kb_settings(settings: Settings, data_dir: Path) -> Settings:
 
 
 def _ingest(kb: Settings, docs: list[Path], embedder: Any, show: bool) -> dict[str, Any]:
-    from app.rag.factory import build_ingestor
+    from app.service.factory import build_ingestor
 
     ing = build_ingestor(kb, embedder)
     try:
@@ -349,7 +349,7 @@ def run_eval(
 
     need_embedder = against is None or naive
     if embedder is None and need_embedder:
-        from app.rag.factory import build_embedder
+        from app.service.factory import build_embedder
 
         embedder = build_embedder(settings)
     config: dict[str, Any] = {
@@ -371,7 +371,7 @@ def run_eval(
         missing = [str(p) for p in doc_paths if not p.exists()]
         if missing and not kb_dir:
             raise FileNotFoundError(f"docs not found: {', '.join(missing)}")
-        from app.rag.factory import build_assistant
+        from app.service.factory import build_assistant
 
         auto_ext = settings.data_dir / "ext" / ts.name
         if kb_dir is None and not docs and ts.kind == "external" and _prebuilt(auto_ext):

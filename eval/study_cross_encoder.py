@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from app.rag.factory import e5_model_dir
-    from app.settings import Settings
+    from app.core.settings import Settings
+    from app.service.factory import e5_model_dir
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", type=int, default=4000)

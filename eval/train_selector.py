@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from app.core.settings import Settings
 from app.rag.features import feature_names
-from app.settings import Settings
 from eval.external import eval_questions, external_dir, tuning_questions
 from eval.harness import load_cases, squash
 
@@ -91,7 +91,7 @@ def eval_docs() -> set[str]:
 
 
 def external_pool(name: str, limit: int) -> list[Question]:
-    from ingest.cleaners import normalize_query
+    from app.core.text import normalize_query
 
     held = eval_docs()
     out = []
@@ -108,7 +108,7 @@ def starter_pool(data_dir: Path, paths: Sequence[Path] = (), tag: str = "dev", s
     """The development half of the starter set (or, with ``paths``, another own set: our training
     questions over knowledge/ or over the training laws). An answerable case is also asked with every document holding its
     evidence withheld: the near-topic passages left are in-domain negatives."""
-    from app.rag.factory import open_manifest
+    from app.service.factory import open_manifest
 
     manifest = open_manifest(Settings(data_dir=data_dir))
     chunks = [(c.doc_id, squash(c.text)) for c in manifest.chunks()]
@@ -143,7 +143,7 @@ def ensure_kb(kb: Path, sources: Sequence[Path], *, refresh: bool = False, sente
     again each time (quick when nothing changed; picks up documents added since)."""
     done = kb / "ingested.ok"  # written once an ingest has finished (a killed one is run again)
     if refresh or not done.is_file():
-        from app.rag.factory import build_ingestor
+        from app.service.factory import build_ingestor
 
         log.info("ingesting %s into %s", ", ".join(str(s) for s in sources), kb)
         ing = build_ingestor(Settings(data_dir=kb))
@@ -191,13 +191,14 @@ def _label(sentence: str, positives: list[str]) -> int:
 
 def collect(name: str, questions: list[Question], data_dir: Path) -> dict[str, Any]:
     """Features of every candidate sentence of every question (and of its withheld variant)."""
-    from app.rag.factory import build_retriever
+    from app.core.sentences import in_context
+    from app.core.text import normalize_query
     from app.rag.pipeline.analyse import analyse
     from app.rag.pipeline.retrieve import retrieve
-    from app.rag.pipeline.select import SentenceSelector, SentenceVectors, in_context
+    from app.rag.pipeline.select import SentenceSelector, SentenceVectors
     from app.rag.retriever import Filters
     from app.rag.terms import warm_up
-    from ingest.cleaners import normalize_query
+    from app.service.factory import build_retriever
 
     warm_up()
     retriever = build_retriever(Settings(data_dir=data_dir))

@@ -18,9 +18,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from app.rag.factory import build_embedder, build_retriever
+from app.core.settings import Settings
 from app.rag.fusion import FusionConfig, fuse
-from app.settings import Settings
+from app.service.factory import build_embedder, build_retriever
 from eval.external import QA, SETS, tuning_questions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ def collect(name: str, n: int, embedder: object, over_fetch: int) -> tuple[list[
     retriever = build_retriever(settings, embedder)  # type: ignore[arg-type]
     retriever._refresh()
     chunk_doc = {cid: c.doc_id for cid, c in retriever._chunks.items()}
-    from ingest.cleaners import normalize_query
+    from app.core.text import normalize_query
 
     rows = []
     for qa in tuning_questions(name, limit=n):

@@ -10,16 +10,16 @@ runs them in order and counts what each one changed, so ingest can report it per
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+
+from app.core.text import CJK, CJK_CHAR, fullwidth_alnum_to_halfwidth, mask_pii, normalize_whitespace, to_simplified
 
 # Bump when cleaning output changes, so that re-ingest refreshes documents cleaned by older code.
 CLEANER_VERSION = "1"
 
-CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_CJK_CHAR = f"[{CJK}]"
+
+_CJK_CHAR = CJK_CHAR
 SENTENCE_END = "。！？；…!?;"
 _CLOSERS = "”’」』）》】"
 
@@ -143,38 +143,6 @@ def strip_pinyin(text: str) -> tuple[str, int]:
         return m.group(0)
 
     return _PINYIN_ANNOT.sub(repl, text), n
-
-
-@lru_cache(maxsize=1)
-def _t2s():  # type: ignore[no-untyped-def]
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-def to_simplified(text: str) -> tuple[str, int]:
-    """Traditional to Simplified with OpenCC's phrase-aware ``t2s``; returns characters changed."""
-    out: str = _t2s().convert(text)
-    if len(out) != len(text):  # phrase conversion can change length; count conservatively
-        return out, max(1, sum(1 for a, b in zip(text, out, strict=False) if a != b))
-    return out, sum(1 for a, b in zip(text, out, strict=True) if a != b)
-
-
-def fullwidth_alnum_to_halfwidth(text: str) -> tuple[str, int]:
-    """Full-width letters and digits (and the ideographic space) to ASCII; punctuation stays."""
-    n = 0
-    out = []
-    for ch in text:
-        o = ord(ch)
-        if 0xFF10 <= o <= 0xFF19 or 0xFF21 <= o <= 0xFF3A or 0xFF41 <= o <= 0xFF5A:
-            out.append(chr(o - 0xFEE0))
-            n += 1
-        elif ch == "\u3000":
-            out.append(" ")
-            n += 1
-        else:
-            out.append(ch)
-    return "".join(out), n
 
 
 _ASCII_TO_CN = {",": "，", ":": "：", ";": "；", "?": "？", "!": "！"}
@@ -368,52 +336,6 @@ def _continues(prev: str, cur: str) -> bool:
     return len(prev) >= 15 and re.match(_CJK_CHAR, prev[-1]) is not None and bool(re.search("[，、；。,]", prev))
 
 
-def normalize_whitespace(text: str) -> tuple[str, int]:
-    """Unicode NFC, no control characters, no trailing spaces, at most one blank line in a row."""
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff"))
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C" or ch == "\u200d")
-    text = text.replace("\ufffd", "")
-    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n")]
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    # spaces between two Chinese characters are layout, not content
-    text = re.sub(rf"(?<={_CJK_CHAR}) (?={_CJK_CHAR})", "", text)
-    return text, 0
-
-
-# --------------------------------------------------------------------------------------------
-# Resident data
-# --------------------------------------------------------------------------------------------
-
-_ID_CARD = re.compile(
-    r"(?<![\dA-Za-z])([1-9]\d{5})((?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))(\d{3}[\dXx])(?![\dA-Za-z])"
-)
-_MOBILE = re.compile(r"(?<![\d])(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
-
-
-def mask_pii(text: str) -> tuple[str, int]:
-    """Mask resident ID-card numbers (keep region and last 4) and mobile numbers (keep 3 + 4)."""
-    text, n1 = _ID_CARD.subn(lambda m: f"{m.group(1)}********{m.group(3)[-4:]}", text)
-    text, n2 = _MOBILE.subn(lambda m: f"{m.group(1)}****{m.group(3)}", text)
-    return text, n1 + n2
-
-
-_PII_LABEL = re.compile(
-    r"(?:我的|他的|她的|老人的|居民的|对方的)?(?:手机号码?|电话号码?|联系电话|手机|电话|身份证号?码?|证件号码?)"
-    r"(?:是|为|：|:)?\s*$"
-)
-
-
-def drop_pii(text: str) -> str:
-    """A question without the ID and mobile numbers a worker pasted into it (and their labels):
-    they say nothing about what is asked and would only disturb retrieval."""
-    for pattern in (_ID_CARD, _MOBILE):
-        while m := pattern.search(text):
-            head = _PII_LABEL.sub("", text[: m.start()])
-            text = head + text[m.end():]
-    text = re.sub(r"[（(]\s*[)）]", "", text)
-    return re.sub(r"^[，,；;。\s]+", "", re.sub(r"([，,；;])[，,；;\s]+", r"\1", text))
-
-
 # --------------------------------------------------------------------------------------------
 # Pipeline
 # --------------------------------------------------------------------------------------------
@@ -450,11 +372,3 @@ def clean(text: str, *, mask: bool = True) -> Cleaned:
             counts["pii"] += n
     text, _ = normalize_whitespace(text)
     return Cleaned(text=text, counts=counts)
-
-
-def normalize_query(text: str) -> str:
-    """What a question gets before search: the same script and width rules as documents."""
-    text, _ = normalize_whitespace(text)
-    text, _ = to_simplified(text)
-    text, _ = fullwidth_alnum_to_halfwidth(text)
-    return text.strip()

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from app.errors import ValidationError
-from app.schemas import DOC_TYPES, UNSPECIFIED, DocMeta
+from app.core.errors import ValidationError
+from app.core.types import DOC_TYPES, UNSPECIFIED, DocMeta
 
 META_KEYS = {f for f in DocMeta.__dataclass_fields__}
 DATE_KEYS = ("published", "effective_from", "effective_to")

@@ -27,17 +27,18 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import IngestError, ShegongError, ValidationError
-from app.rag.embedder import Embedder
-from app.rag.lexical import LexicalIndex
-from app.rag.pipeline.select import sentence_texts
-from app.rag.store import ChromaStore
-from app.schemas import Chunk, DocMeta
-from app.settings import Settings
+from app.core.embedder import Embedder
+from app.core.errors import IngestError, ShegongError, ValidationError
+from app.core.index import KnowledgeIndex
+from app.core.lexical import LexicalIndex
+from app.core.manifest import DocRecord, Manifest, embed_key, now
+from app.core.sentences import sentence_texts
+from app.core.settings import Settings
+from app.core.store import ChromaStore
+from app.core.types import Chunk, DocMeta
 from ingest import metadata as md
 from ingest.cleaners import CLEANER_VERSION, clean
 from ingest.loaders import SUFFIXES, RawDoc
-from ingest.manifest import DocRecord, Manifest, embed_key, now
 from ingest.sandbox import load_sandboxed
 from ingest.splitter import SPLITTER_VERSION, split_text
 
@@ -136,6 +137,7 @@ class Ingestor:
         self.embedder = embedder
         self.store = store
         self.manifest = manifest
+        self.index = KnowledgeIndex(manifest, store, settings.lexical_dir)
         self.known_regions = known_regions
 
     # ------------------------------------------------------------------------------------------
@@ -386,66 +388,19 @@ class Ingestor:
         return n
 
     def _commit(self, group: Sequence[_Pending]) -> None:
-        """Write a group of documents: Chroma first (new chunks in, stale ones out), then each
-        document's manifest row. A crash in between leaves chunks the manifest does not know,
-        which :meth:`reconcile` removes on the next run."""
-        model = self.embedder.model_id
-        chunks = [c for p in group for c in p.chunks]
-        vecs = self.manifest.cached_vectors([embed_key(model, c.embed_text) for c in chunks])
-        self.store.upsert(chunks, np.stack([vecs[embed_key(model, c.embed_text)] for c in chunks]))
-        stale: set[str] = set()
-        for p in group:
-            if p.result.status == "updated":
-                old = set(self.manifest.chunk_ids_of(p.record.doc_id)) | self.store.ids_of_doc(p.record.doc_id)
-                stale |= old - {c.chunk_id for c in p.chunks}
-        if stale:
-            self.store.delete(sorted(stale))
-        for p in group:
-            self.manifest.put_document(p.record, p.text, p.chunks)
+        self.index.commit(((p.record, p.text, p.chunks, p.result.status == "updated") for p in group),
+                          self.embedder.model_id)
 
     def _remove(self, doc_id: str) -> bool:
-        ids = set(self.manifest.chunk_ids_of(doc_id)) | self.store.ids_of_doc(doc_id)
-        if ids:
-            self.store.delete(sorted(ids))
-        return self.manifest.delete_document(doc_id)
+        return self.index.remove(doc_id)
 
-    # ------------------------------------------------------------------------------------------
     def reconcile(self) -> dict[str, int]:
         """Make Chroma hold exactly the manifest's chunks (after a crash or a model change)."""
-        if self.store.model_mismatch:
-            log.warning(
-                "embedding model changed (%s -> %s): re-embedding every chunk",
-                self.store.stored_model_id,
-                self.embedder.model_id,
-            )
-            self.store.reset()
-        self.manifest.set_meta("embed_model", self.embedder.model_id)
-        in_store = self.store.ids()
-        in_manifest = self.manifest.chunk_ids()
-        extra = in_store - in_manifest
-        missing = in_manifest - in_store
-        if extra:
-            self.store.delete(sorted(extra))
-        if missing:
-            chunks = list(self.manifest.chunks(missing))
-            vecs = self.vectors_for(chunks)
-            model = self.embedder.model_id
-            self.store.upsert(chunks, np.stack([vecs[embed_key(model, c.embed_text)] for c in chunks]))
-        if extra or missing:
-            log.info("reconciled store: %d stale removed, %d missing restored", len(extra), len(missing))
-        return {"removed": len(extra), "restored": len(missing)}
+        return self.index.reconcile(self.embedder.model_id, self.vectors_for)
 
     def refresh_lexical(self) -> LexicalIndex:
-        """Rebuild the BM25 index when the manifest changed since it was built."""
-        lex_dir = self.settings.lexical_dir
-        gen = self.manifest.generation
-        idx = LexicalIndex.load(lex_dir)
-        if idx is not None and idx.generation == gen:
-            return idx
-        chunks = list(self.manifest.chunks())
-        idx = LexicalIndex.build([c.embed_text for c in chunks], [c.chunk_id for c in chunks], gen)
-        idx.save(lex_dir)
-        return idx
+        """The BM25 index of the manifest's current generation, rebuilt and saved when stale."""
+        return self.index.lexical()
 
 
 def _groups(pending: Sequence[_Pending], max_chunks: int) -> Iterator[list[_Pending]]:

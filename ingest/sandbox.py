@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from app.errors import IngestError
+from app.core.errors import IngestError
 from ingest.loaders import RawDoc, load_path
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from app.schemas import Chunk, DocMeta
+from app.core.types import Chunk, DocMeta
 
 _CN_NUM = "一二三四五六七八九十百零〇两"
 # (level, pattern) — lower level is higher in the tree

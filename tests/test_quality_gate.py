@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import Settings
+from app.core.settings import Settings
 from eval.harness import in_process, load_cases, metrics, metrics_by_tag, run_cases
 from eval.runner import external_cases
 from tests.conftest import EXTERNAL, MODELS, require_shared
@@ -69,7 +69,7 @@ def test_seed_questions_over_the_seeds_alone(seeds_only_assistant) -> None:  # t
 @pytest.mark.external
 @pytest.mark.parametrize("name", sorted(BASELINE["external"]["min"]))
 def test_external_sample_through_chat(name: str, tmp_path_factory: pytest.TempPathFactory, embedder) -> None:  # type: ignore[no-untyped-def]
-    from app.rag.factory import build_assistant, build_ingestor
+    from app.service.factory import build_assistant, build_ingestor
     from eval.gate_sample import SAMPLE, write_docs
 
     require_shared(EXTERNAL)

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.api.state import AppState
-from app.errors import AuthError
+from app.core.errors import AuthError
 from app.rag.assistant import Assistant
 from app.service.accounts import LOCAL_USER, RATE_EXEMPT, User
+from app.service.state import AppState
 
 SESSION_COOKIE = "shegong_session"
 
@@ -71,11 +71,6 @@ ReviewerUser = Annotated[User, Depends(require("review"))]
 AuditorUser = Annotated[User, Depends(require("audit"))]
 EvaluatorUser = Annotated[User, Depends(require("evaluate"))]
 AdminUser = Annotated[User, Depends(require("users"))]
-
-
-def limit_chat(state: AppState, user: User) -> None:
-    if user.role not in RATE_EXEMPT:
-        state.chat_limit.hit(user.username)
 
 
 def limit_upload(state: AppState, user: User) -> None:

@@ -7,14 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from app.api.deps import ChatUser, CurrentUser, StateDep, request_token
+from app.api.replies import ConversationMessagesOut, ConversationsOut, LoginOut, MeOut, Ok
 from app.api.schemas import FeedbackIn, LoginIn
-from app.errors import RateLimitError
+from app.core.errors import RateLimitError
 from app.service.audit_actions import Action
 
 router = APIRouter(prefix="/api")
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", response_model=LoginOut)
 def login(body: LoginIn, state: StateDep) -> dict[str, Any]:
     """Exchange a username and password for a bearer token."""
     try:
@@ -26,7 +27,7 @@ def login(body: LoginIn, state: StateDep) -> dict[str, Any]:
             "user": user.to_dict()}
 
 
-@router.post("/auth/logout")
+@router.post("/auth/logout", response_model=Ok)
 def logout(request: Request, state: StateDep) -> dict[str, bool]:
     """Revoke the token this request carries."""
     token = request_token(request)
@@ -35,7 +36,7 @@ def logout(request: Request, state: StateDep) -> dict[str, bool]:
     return {"ok": True}
 
 
-@router.get("/me")
+@router.get("/me", response_model=MeOut)
 def me(user: CurrentUser, state: StateDep) -> dict[str, Any]:
     """The signed-in user, their role and what it allows."""
     from app.service.accounts import PERMISSIONS
@@ -44,20 +45,20 @@ def me(user: CurrentUser, state: StateDep) -> dict[str, Any]:
             "permissions": sorted(p for p in PERMISSIONS if user.can(p))}
 
 
-@router.get("/conversations")
+@router.get("/conversations", response_model=ConversationsOut)
 def conversations(user: ChatUser, state: StateDep) -> dict[str, Any]:
     """The user's recent conversations, newest first."""
     return {"conversations": state.conversations.recent(user)}
 
 
-@router.get("/conversations/{conversation_id}")
+@router.get("/conversations/{conversation_id}", response_model=ConversationMessagesOut)
 def conversation(conversation_id: str, user: ChatUser, state: StateDep) -> dict[str, Any]:
     """One of the user's conversations with every exchange and its feedback."""
     return {"id": conversation_id,
             "messages": [m.to_dict() for m in state.conversations.messages(user, conversation_id)]}
 
 
-@router.post("/feedback")
+@router.post("/feedback", response_model=Ok)
 def feedback(body: FeedbackIn, user: ChatUser, state: StateDep) -> dict[str, bool]:
     """👍 (1) or 👎 (-1) with an optional comment on one of the user's answers; 👎 goes to review."""
     user.require("feedback")

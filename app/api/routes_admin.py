@@ -9,20 +9,21 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from app.api.deps import AdminUser, EvaluatorUser, StateDep
+from app.api.replies import EvalRunsOut, UserOut, UsersOut
 from app.api.schemas import UserIn, UserPatch
-from app.errors import NotFoundError
+from app.core.errors import NotFoundError
 from app.service.audit_actions import Action
 
 router = APIRouter(prefix="/api")
 
 
-@router.get("/users")
+@router.get("/users", response_model=UsersOut)
 def users(user: AdminUser, state: StateDep) -> dict[str, Any]:
     """Every account and its role."""
     return {"users": [u.to_dict() for u in state.accounts.all()]}
 
 
-@router.post("/users")
+@router.post("/users", response_model=UserOut)
 def add_user(body: UserIn, user: AdminUser, state: StateDep) -> dict[str, Any]:
     """Create an account."""
     new = state.accounts.add(body.username, body.password, role=body.role, region=body.region)
@@ -30,7 +31,7 @@ def add_user(body: UserIn, user: AdminUser, state: StateDep) -> dict[str, Any]:
     return new.to_dict()
 
 
-@router.patch("/users/{username}")
+@router.patch("/users/{username}", response_model=UserOut)
 def change_user(username: str, body: UserPatch, user: AdminUser, state: StateDep) -> dict[str, Any]:
     """Change an account's role, disable or enable it, or set a new password."""
     changed = state.accounts.get(username)
@@ -64,13 +65,14 @@ def runs(state: Any) -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/eval/runs")
+@router.get("/eval/runs", response_model=EvalRunsOut)
 def eval_runs(user: EvaluatorUser, state: StateDep) -> dict[str, Any]:
     """The evaluation runs started from the CLI (`shegong eval`), newest first."""
     return {"runs": runs(state)}
 
 
-@router.get("/eval/runs/{name}/report")
+@router.get("/eval/runs/{name}/report", response_class=FileResponse,
+            responses={200: {"content": {"text/html": {}}, "description": "the run's HTML report"}})
 def eval_report(name: str, user: EvaluatorUser, state: StateDep) -> FileResponse:
     """One run's HTML report."""
     root = state.settings.eval_runs_dir.resolve()

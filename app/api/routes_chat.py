@@ -1,19 +1,18 @@
-"""Search and chat over the shared Assistant; exchanges are kept in the user's conversations."""
+"""Search and chat over the shared Assistant, through the one chat service (``app/service/chat.py``)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
-from starlette.concurrency import iterate_in_threadpool
+from fastapi import APIRouter, Depends
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from app.api.deps import AssistantDep, ChatUser, StateDep, limit_chat
-from app.api.schemas import ChatIn, SearchIn, SearchOut
-from app.api.state import AppState
-from app.service.accounts import User
+from app.api.deps import AssistantDep, ChatUser, StateDep
+from app.api.replies import AnswerOut, SearchOut
+from app.api.schemas import ChatIn, SearchIn
+from app.service.chat import ChatRequest, ChatTurn
 
 router = APIRouter(prefix="/api")
 
@@ -26,44 +25,27 @@ def search(body: SearchIn, assistant: AssistantDep, user: ChatUser) -> dict[str,
     return {"hits": [h.to_dict() for h in hits]}
 
 
-def _history(state: AppState, user: User, body: ChatIn) -> list[dict[str, str]]:
-    if body.conversation_id and not body.history:
-        return state.conversations.history(user, body.conversation_id)
-    if body.conversation_id:
-        state.conversations.owner(body.conversation_id)  # 404 for an unknown conversation
-    return body.history_dicts()
+def open_turn(body: ChatIn, state: StateDep, user: ChatUser) -> ChatTurn:
+    """The chat service's checks (limit, history, owner), run before any answer is sent."""
+    return state.chat.open(user, ChatRequest(
+        body.question, history=body.history_dicts() or None, conversation_id=body.conversation_id,
+        filters=body.filters.to_filters() if body.filters else None, prefer_region=body.prefer_region,
+        save=body.save,
+    ))
 
 
-def _save(state: AppState, user: User, body: ChatIn, answer: dict[str, Any]) -> dict[str, Any]:
-    if body.save:
-        cid, mid = state.conversations.add(user, body.conversation_id, body.question, answer)
-        answer = {**answer, "conversation_id": cid, "message_id": mid}
-    return answer
+TurnDep = Annotated[ChatTurn, Depends(open_turn)]
 
 
-@router.post("/chat")
-def chat(body: ChatIn, state: StateDep, user: ChatUser) -> dict[str, Any]:
+@router.post("/chat", response_model=AnswerOut)
+def chat(turn: TurnDep) -> dict[str, Any]:
     """A short cited answer, or a refusal with the nearest documents."""
-    limit_chat(state, user)
-    history = _history(state, user, body)
-    filters = body.filters.to_filters() if body.filters else None
-    ans = state.assistant.chat(body.question, history, filters=filters,
-                               prefer_region=body.prefer_region or user.region or None)
-    return _save(state, user, body, ans.to_dict())
+    return turn.answer()
 
 
-@router.post("/chat/stream")
-def chat_stream(body: ChatIn, state: StateDep, user: ChatUser) -> StreamingResponse:
-    """The same answer as server-sent events: ``delta`` pieces, then ``done`` with citations."""
-    limit_chat(state, user)
-    history = _history(state, user, body)
-    filters = body.filters.to_filters() if body.filters else None
-
-    def events() -> Iterator[str]:
-        for ev in state.assistant.chat_stream(body.question, history, filters=filters,
-                                              prefer_region=body.prefer_region or user.region or None):
-            if ev["type"] == "done":
-                ev = {**ev, "answer": _save(state, user, body, ev["answer"])}
-            yield f"data: {json.dumps(ev, ensure_ascii=False)}\n\n"
-
-    return StreamingResponse(iterate_in_threadpool(events()), media_type="text/event-stream")
+@router.post("/chat/stream", response_class=EventSourceResponse)
+def chat_stream(turn: TurnDep) -> Iterator[ServerSentEvent]:
+    """The same answer as server-sent events: ``delta`` pieces (``reset`` replaces what was sent),
+    then ``done`` with the whole answer as ``/api/chat`` gives it."""
+    for ev in turn.events():
+        yield ServerSentEvent(raw_data=json.dumps(ev, ensure_ascii=False))

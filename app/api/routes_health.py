@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.api.deps import StateDep
+from app.api.replies import HealthOut
 
 router = APIRouter()
 
 
-@router.get("/api/health")
+@router.get("/api/health", response_model=HealthOut)
 def health(state: StateDep) -> dict[str, Any]:
     """Liveness plus what the knowledge base holds and which embedder serves it."""
     return {

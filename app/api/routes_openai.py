@@ -13,13 +13,15 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.sse import EventSourceResponse, format_sse_event
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import iterate_in_threadpool
 
-from app.api.deps import ChatUser, StateDep, limit_chat
-from app.errors import ValidationError
+from app.api.deps import ChatUser, StateDep
+from app.api.replies import AnswerOut
+from app.core.errors import ValidationError
 from app.rag.assistant import MAX_QUESTION_CHARS
+from app.service.chat import ChatRequest
 
 router = APIRouter(prefix="/v1")
 MODEL = "shegong"
@@ -66,28 +68,47 @@ def sources_text(answer: dict[str, Any]) -> str:
     return "\n\n" + "\n".join(lines) if lines else ""
 
 
-def _chunk(cid: str, created: int, delta: dict[str, Any], finish: str | None = None) -> str:
+def _chunk(cid: str, created: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
     obj = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": MODEL,
            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-    return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
+    return format_sse_event(data_str=json.dumps(obj, ensure_ascii=False))
 
 
-@router.get("/models")
+class OAModelsOut(BaseModel):
+    object: str = "list"
+    data: list[dict[str, Any]]
+
+
+class OACompletionOut(BaseModel):
+    """A chat completion; ``shegong`` holds the whole answer as ``/api/chat`` gives it."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    object: str = "chat.completion"
+    created: int
+    model: str
+    choices: list[dict[str, Any]]
+    usage: dict[str, int]
+    shegong: AnswerOut
+
+
+@router.get("/models", response_model=OAModelsOut)
 def models(user: ChatUser) -> dict[str, Any]:
     """The one model this server offers."""
     return {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "shegong"}]}
 
 
-@router.post("/chat/completions", response_model=None)
-def completions(body: OAChatIn, state: StateDep, user: ChatUser) -> dict[str, Any] | StreamingResponse:
-    """OpenAI chat completions over the knowledge base; sources follow the answer."""
-    limit_chat(state, user)
+@router.post("/chat/completions", response_model=None,
+             responses={200: {"model": OACompletionOut, "description": "a completion, or with stream=true its chunks "
+                              "as server-sent events (text/event-stream)"}})
+def completions(body: OAChatIn, state: StateDep, user: ChatUser) -> dict[str, Any] | EventSourceResponse:
+    """OpenAI chat completions over the knowledge base; sources follow the answer. Every exchange
+    starts a new stored conversation (the client sends the history)."""
     question, history = _split(body)
+    turn = state.chat.open(user, ChatRequest(question, history=history))
     cid, created = "chatcmpl-" + uuid.uuid4().hex[:24], int(time.time())
-    region = user.region or None
     if not body.stream:
-        ans = state.assistant.chat(question, history, prefer_region=region).to_dict()
-        state.conversations.add(user, None, question, ans)
+        ans = turn.answer()
         return {
             "id": cid, "object": "chat.completion", "created": created, "model": MODEL,
             "choices": [{"index": 0, "finish_reason": "stop",
@@ -96,21 +117,16 @@ def completions(body: OAChatIn, state: StateDep, user: ChatUser) -> dict[str, An
             "shegong": ans,
         }
 
-    def events() -> Iterator[str]:
+    def events() -> Iterator[bytes]:
         yield _chunk(cid, created, {"role": "assistant", "content": ""})
-        sent = ""
-        for ev in state.assistant.chat_stream(question, history, prefer_region=region):
+        for ev in turn.events():
             if ev["type"] == "delta":
-                sent += ev["text"]
                 yield _chunk(cid, created, {"content": ev["text"]})
             elif ev["type"] == "reset":  # the LLM failed mid-way: say so, then give the extractive answer
-                sent = ev["text"]
                 yield _chunk(cid, created, {"content": "\n\n（生成中断，以下为知识库原文摘录）\n" + ev["text"]})
             elif ev["type"] == "done":
-                ans = ev["answer"]
-                state.conversations.add(user, None, question, ans)
-                yield _chunk(cid, created, {"content": sources_text(ans)})
+                yield _chunk(cid, created, {"content": sources_text(ev["answer"])})
         yield _chunk(cid, created, {}, "stop")
-        yield "data: [DONE]\n\n"
+        yield format_sse_event(data_str="[DONE]")
 
-    return StreamingResponse(iterate_in_threadpool(events()), media_type="text/event-stream")
+    return EventSourceResponse(iterate_in_threadpool(events()))

@@ -9,26 +9,27 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from app.api.deps import AuditorUser, CurrentUser, ReviewerUser, StateDep
+from app.api.replies import AuditOut, CaseOut, Ok, ReviewOut
 from app.api.schemas import CaseIn, ReviewIn
-from app.errors import ForbiddenError
+from app.core.errors import ForbiddenError
 
 router = APIRouter(prefix="/api")
 
 
-@router.get("/review")
+@router.get("/review", response_model=ReviewOut)
 def review_items(user: ReviewerUser, state: StateDep, status: str | None = "open") -> dict[str, Any]:
     """Questions that were refused or got 👎, with the answer that was given."""
     return {"items": state.review.items(status or None)}
 
 
-@router.post("/review/{message_id}")
+@router.post("/review/{message_id}", response_model=Ok)
 def resolve(message_id: int, body: ReviewIn, user: ReviewerUser, state: StateDep) -> dict[str, bool]:
     """Mark a review item fixed, added to the test set, or dismissed."""
     state.review.resolve(message_id, body.status, user.username, body.note)
     return {"ok": True}
 
 
-@router.post("/cases")
+@router.post("/cases", response_model=CaseOut)
 def add_case(body: CaseIn, user: ReviewerUser, state: StateDep) -> dict[str, Any]:
     """Add a question and its expected evidence to the curated test set (in the data dir)."""
     cid = state.review.add_case(body.question, answerable=body.answerable, evidence=body.evidence,
@@ -45,7 +46,7 @@ def export_cases(user: CurrentUser, state: StateDep) -> str:
     return "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in state.review.cases())
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=AuditOut)
 def audit(user: AuditorUser, state: StateDep, target: str | None = None, limit: int = 200) -> dict[str, Any]:
     """Who uploaded, replaced, deleted or edited what, and when (newest first)."""
     return {"entries": state.audit.entries(min(max(limit, 1), 1000), target)}

@@ -69,10 +69,6 @@ class ChatIn(BaseModel):
         return [t.model_dump() for t in self.history]
 
 
-class SearchOut(BaseModel):
-    hits: list[dict[str, Any]]
-
-
 class FeedbackIn(BaseModel):
     message_id: int
     rating: Literal[1, -1]

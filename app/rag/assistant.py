@@ -16,6 +16,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.text import drop_pii, normalize_query
+from app.core.types import Answer, Citation, Hit
 from app.rag.answerer import Draft
 from app.rag.llm import LLMAnswerer, LLMError
 from app.rag.pipeline.analyse import MAX_QUESTION_CHARS, Analysis, analyse, validate_question
@@ -27,11 +29,10 @@ from app.rag.pipeline.answer import (
     extractive_draft,
 )
 from app.rag.pipeline.assess import Assessment, assess
-from app.rag.pipeline.cite import REFUSAL_TEXT, Answer, Citation, Citer, renumber
+from app.rag.pipeline.cite import REFUSAL_TEXT, Citer, renumber
 from app.rag.pipeline.retrieve import Evidence, retrieve
 from app.rag.pipeline.select import Scored, SentenceSelector
-from app.rag.retriever import Filters, Hit, Retriever
-from ingest.cleaners import drop_pii, normalize_query
+from app.rag.retriever import Filters, Retriever
 
 log = logging.getLogger(__name__)
 

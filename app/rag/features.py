@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.rag.answerer import IdfFn, char_bigrams, is_list_item, sentences_of, term_presence
-from app.rag.retriever import Hit
+from app.core.sentences import is_list_item, sentences_of
+from app.core.types import Hit
+from app.rag.answerer import IdfFn, char_bigrams, term_presence
 from app.rag.terms import QuestionTerms
 
 # Measured and dropped (development split, 2026-12-01): a feature pair per question type (amount,

@@ -17,9 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from app.errors import ShegongError
+from app.core.errors import ShegongError
+from app.core.types import Hit, source_nature
 from app.rag.answerer import Draft
-from app.rag.retriever import Hit, source_nature
 from app.rag.terms import QuestionTerms
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from app.core.types import Chunk, Hit
 from app.rag.answerer import Draft
-from app.rag.retriever import Hit
 from app.rag.terms import QuestionTerms, specific_terms
-from app.schemas import Chunk
 
 # Words a broad question adds to a guide's title without narrowing it.
 BROAD_WORDS = frozenset({"注意", "注意事项", "事项", "要点", "准备", "做", "做好", "工作", "社工", "社区工作者",

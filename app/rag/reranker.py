@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from app.errors import ModelFileError
+from app.core.errors import ModelFileError
 
 
 class Reranker(Protocol):

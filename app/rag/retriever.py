@@ -10,22 +10,23 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.rag.embedder import Embedder
+from app.core.embedder import Embedder
+from app.core.index import KnowledgeIndex
+from app.core.lexical import LexicalIndex
+from app.core.manifest import Manifest
+from app.core.store import ChromaStore
+from app.core.text import normalize_query
+from app.core.types import OPEN_END, OPEN_START, Chunk, Hit, date_number
 from app.rag.fusion import FusionConfig, fuse
-from app.rag.lexical import LexicalIndex
 from app.rag.regions import RegionTree
 from app.rag.reranker import Reranker
-from app.rag.store import ChromaStore
 from app.rag.terms import general_weight
-from app.schemas import OPEN_END, OPEN_START, Chunk, date_number
-from ingest.cleaners import normalize_query
-from ingest.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -69,57 +70,6 @@ class Filters:
         return True
 
 
-@dataclass
-class Hit:
-    """A retrieved passage with everything a citation shows."""
-
-    chunk_id: str
-    doc_id: str
-    title: str
-    source: str
-    issuer: str
-    region: str
-    published: str | None
-    effective_from: str | None
-    effective_to: str | None
-    replaced_by: str | None
-    doc_type: str
-    heading: str
-    text: str
-    score: float
-    dense: float | None = None  # cosine to the question, when the dense list held it
-    lexical: float | None = None  # BM25 score, when the lexical list held it
-    fictional: bool = False  # the document is an invented example (its metadata says so)
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_chunk(cls, c: Chunk, score: float, dense: float | None, lexical: float | None) -> Hit:
-        m = c.meta
-        return cls(
-            chunk_id=c.chunk_id, doc_id=c.doc_id, title=c.title, source=m.source, issuer=m.issuer,
-            region=m.region, published=m.published, effective_from=m.effective_from,
-            effective_to=m.effective_to, replaced_by=m.replaced_by, doc_type=m.doc_type,
-            heading=c.heading, text=c.text, score=score, dense=dense, lexical=lexical, fictional=m.fictional,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("extras")
-        return d
-
-
-def source_nature(hit: Hit) -> str | None:
-    """What kind of source a passage is, when it is not a rule: shown beside every line citing it
-    (and told to an LLM with the passage)."""
-    if hit.doc_type == "案例":
-        return "教学案例（人物虚构）"
-    if hit.fictional:
-        return "虚构示例"
-    if hit.doc_type == "手册":
-        return "培训参考"
-    return None
-
-
 @dataclass(frozen=True)
 class RetrievalConfig:
     over_fetch: int = 60
@@ -152,6 +102,7 @@ class Retriever:
         self.store = store
         self.manifest = manifest
         self.lexical_dir = lexical_dir
+        self.index = KnowledgeIndex(manifest, store, lexical_dir)
         self.config = config or RetrievalConfig()
         self.regions = regions or RegionTree({})
         self._lock = threading.Lock()
@@ -173,10 +124,8 @@ class Retriever:
             if gen == self._generation:
                 return
             chunks = {c.chunk_id: c for c in self.manifest.chunks()}
-            lex = LexicalIndex.load(self.lexical_dir)
-            if lex is None or lex.generation != gen or set(lex.ids) != set(chunks):
-                ordered = list(chunks.values())
-                lex = LexicalIndex.build([c.embed_text for c in ordered], [c.chunk_id for c in ordered], gen)
+            # a reader never writes the saved index: ingest saves it under the data dir's lock
+            lex = self.index.lexical(save=False, known=self._lexical)
             self._texts = [c.embed_text for c in chunks.values()]
             self._titles = {c.doc_id: c.title for c in chunks.values()}
             self._df = {}

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pwdlib import PasswordHash
 
-from app.errors import AuthError, ForbiddenError, NotFoundError, RateLimitError, ValidationError
+from app.core.errors import AuthError, ForbiddenError, NotFoundError, RateLimitError, ValidationError
 from app.service.db import ServiceDB, now_iso
 
 Role = Literal["worker", "trainer", "evaluator", "admin"]

@@ -19,11 +19,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from app.errors import IngestError, NotFoundError, ValidationError
+from app.core.errors import IngestError, NotFoundError, ValidationError
+from app.core.settings import Settings
 from app.service.audit_actions import Action
 from app.service.db import ServiceDB, now_iso
 from app.service.records import AuditLog
-from app.settings import Settings
 from ingest import metadata as md
 from ingest.loaders import SUFFIXES
 from ingest.pipeline import FileResult, Ingestor

@@ -6,7 +6,7 @@ import threading
 import time
 from collections import defaultdict, deque
 
-from app.errors import RateLimitError
+from app.core.errors import RateLimitError
 
 
 class RateLimiter:
@@ -16,7 +16,7 @@ class RateLimiter:
     >>> rl.hit("wang"); rl.hit("wang")
     >>> rl.hit("wang")  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
-    app.errors.RateLimitError: ...
+    app.core.errors.RateLimitError: ...
     """
 
     def __init__(self, *, limit: int, window_s: float, what: str) -> None:

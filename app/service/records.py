@@ -13,11 +13,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import NotFoundError, ValidationError
+from app.core.errors import NotFoundError, ValidationError
+from app.core.text import mask_pii
 from app.service.accounts import User
 from app.service.audit_actions import Action
 from app.service.db import ServiceDB, now_iso
-from ingest.cleaners import mask_pii
 
 
 def masked(text: str) -> str:
@@ -77,14 +77,14 @@ class ConversationLog:
             raise NotFoundError(f"没有对话 {conversation_id}。")
         return int(row["user_id"])
 
-    def _check_owner(self, user: User, conversation_id: str) -> None:
+    def require_owner(self, user: User, conversation_id: str) -> None:
         if self.owner(conversation_id) != user.id:
             raise NotFoundError(f"没有对话 {conversation_id}。")  # not another user's: same answer as missing
 
     def add(self, user: User, conversation_id: str | None, question: str, answer: dict[str, Any]) -> tuple[str, int]:
         """Store one exchange (masked); starts a conversation when none is given."""
         if conversation_id:
-            self._check_owner(user, conversation_id)
+            self.require_owner(user, conversation_id)
         else:
             conversation_id = self.start(user, question)
         cites = [{k: c.get(k) for k in ("n", "doc_id", "title", "chunk_id", "heading", "issuer", "region",
@@ -113,7 +113,7 @@ class ConversationLog:
         return [dict(r) for r in rows]
 
     def messages(self, user: User, conversation_id: str) -> list[Message]:
-        self._check_owner(user, conversation_id)
+        self.require_owner(user, conversation_id)
         rows = self.db.query(
             "SELECT m.*, f.rating, f.comment FROM messages m LEFT JOIN feedback f ON f.message_id = m.id "
             "WHERE m.conversation_id=? ORDER BY m.id",

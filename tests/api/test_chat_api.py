@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.support import shegong_server
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.support import PASSWORD, ROOT, cli, shegong_server
 
 ROLES = ("worker", "trainer", "evaluator", "admin")
@@ -322,6 +322,61 @@ class TestOpenAICompatible:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
+class TestOneChatService:
+    """/api/chat, /api/chat/stream and /v1/chat/completions go through one chat service: the same
+    rate limit, one saved exchange each, and errors as statuses before any stream begins."""
+
+    def test_every_entry_point_saves_once_and_counts_against_one_limit(self, service: Service) -> None:
+        cli(service.data, "user", "add", "counter", "--password-stdin", stdin=PASSWORD + "\n")
+        tok = httpx.post(service.url + "/api/auth/login", json={"username": "counter", "password": PASSWORD}).json()["token"]
+        auth = {"Authorization": f"Bearer {tok}"}
+        q = "走访要带什么？"
+        oa = {"messages": [{"role": "user", "content": q}]}
+        for _ in range(2):
+            assert httpx.post(service.url + "/api/chat", json={"question": q}, headers=auth, timeout=60).status_code == 200
+            with httpx.stream("POST", service.url + "/api/chat/stream", json={"question": q}, headers=auth, timeout=60) as r:
+                assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+                events = [json.loads(ln[6:]) for ln in r.iter_lines() if ln.startswith("data: ")]
+            assert events[-1]["type"] == "done" and events[-1]["answer"]["message_id"]
+            assert httpx.post(service.url + "/v1/chat/completions", json=oa, headers=auth, timeout=60).status_code == 200
+            with httpx.stream("POST", service.url + "/v1/chat/completions", json={**oa, "stream": True}, headers=auth,
+                              timeout=60) as r:
+                assert r.status_code == 200 and [ln for ln in r.iter_lines() if ln.startswith("data: ")][-1] == "data: [DONE]"
+        convs = httpx.get(service.url + "/api/conversations", headers=auth, timeout=60).json()["conversations"]
+        assert len(convs) == 8 and all(c["n"] == 1 for c in convs)
+        # the ninth question in the minute is refused by every entry point, the stream before it starts
+        for method_path, body in (("/api/chat/stream", {"question": q}), ("/api/chat", {"question": q}),
+                                  ("/v1/chat/completions", {**oa, "stream": True})):
+            r = httpx.post(service.url + method_path, json=body, headers=auth, timeout=60)
+            assert r.status_code == 429 and r.headers["content-type"].startswith("application/json"), method_path
+            assert "过于频繁" in r.json()["detail"]
+
+    def test_another_users_conversation_is_404_not_a_stream(self, service: Service) -> None:
+        r = service.call("worker", "POST", "/api/chat", json={"question": "走访要带什么？"})
+        cid = r.json()["conversation_id"]
+        r = service.call("worker2", "POST", "/api/chat/stream", json={"question": "还有呢？", "conversation_id": cid})
+        assert r.status_code == 404 and r.json()["code"] == "not_found"
+        r = service.call("worker", "POST", "/api/chat/stream", json={"question": "还有呢？", "conversation_id": cid})
+        assert r.status_code == 200 and '"type": "done"' in r.text
+
+    def test_every_json_route_documents_its_reply(self, service: Service) -> None:
+        spec = httpx.get(service.url + "/api/openapi.json", timeout=60).json()
+        undocumented = []
+        for path, ops in spec["paths"].items():
+            for method, op in ops.items():
+                content = op.get("responses", {}).get("200", {}).get("content", {})
+                schema = content.get("application/json", {}).get("schema")
+                if "text/event-stream" in content or "text/html" in content or "text/plain" in content:
+                    continue
+                if not schema or not ("$ref" in schema or schema.get("properties")):
+                    undocumented.append(f"{method.upper()} {path}")
+        assert not undocumented, undocumented
+        answer = spec["components"]["schemas"]["AnswerOut"]["properties"]
+        assert {"answer", "refused", "citations", "message_id"} <= set(answer)
+
+
+@pytest.mark.integration
 class TestStartUpSafety:
     def test_network_bind_needs_users_and_auth(self, tmp_path: Path) -> None:
         data = tmp_path / "data"
@@ -333,7 +388,7 @@ class TestStartUpSafety:
         assert env_off.returncode != 0 and "SHEGONG_AUTH=off" in env_off.stderr and "127.0.0.1" in env_off.stderr
 
     def test_check_bind_with_users(self) -> None:
-        from app.errors import ConfigError
+        from app.core.errors import ConfigError
 
         s = Settings(host="0.0.0.0", auth="on")
         s.check_bind(users=1)  # allowed: accounts exist and auth is on

@@ -32,7 +32,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> bench.Corpus:
 
 
 def _manifest_chunks(data_dir: Path) -> int:
-    from ingest.manifest import Manifest
+    from app.core.manifest import Manifest
 
     m = Manifest(data_dir / "manifest.sqlite3")
     try:
@@ -70,8 +70,8 @@ def test_server_latency_figures_are_real(tiny: bench.Corpus) -> None:
 
 
 def test_reused_vectors_under_new_ids_make_a_servable_store(tiny: bench.Corpus, tmp_path: Path) -> None:
-    from app.rag.lexical import LexicalIndex
-    from ingest.manifest import Manifest
+    from app.core.lexical import LexicalIndex
+    from app.core.manifest import Manifest
 
     dest = tmp_path / "reused" / "data"
     copies = 3

@@ -14,7 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from app.settings import Settings
+from app.core.settings import Settings
 from eval.cli import eval_cmd
 from eval.harness import Case, load_cases, score_case, squash
 from eval.report import render_report
@@ -190,7 +190,7 @@ def small_set(tmp_path: Path) -> tuple[Path, Path]:
 def test_eval_command_runs_end_to_end_and_compares(tmp_path: Path, small_set: tuple[Path, Path], embedder,  # type: ignore[no-untyped-def]
                                                    monkeypatch) -> None:
     testset, kn = small_set
-    monkeypatch.setattr("app.rag.factory.build_embedder", lambda settings: embedder)
+    monkeypatch.setattr("app.service.factory.build_embedder", lambda settings: embedder)
     settings = Settings(data_dir=tmp_path / "data", knowledge_dir=ROOT / "knowledge",
                         models_dir_override=Path(os.environ["SHEGONG_MODELS_DIR"]))
     cli = _cli(settings)

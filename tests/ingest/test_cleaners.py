@@ -8,6 +8,7 @@ from pathlib import Path
 import opencc
 import pytest
 
+from app.core.text import fullwidth_alnum_to_halfwidth, normalize_query
 from ingest import cleaners
 from ingest.cleaners import clean
 
@@ -105,7 +106,7 @@ class TestUnits:
         assert cleaners.strip_pinyin("社区(community)")[0] == "社区(community)"
 
     def test_fullwidth_alnum_becomes_halfwidth_but_punctuation_stays(self) -> None:
-        out, n = cleaners.fullwidth_alnum_to_halfwidth("２０２４年ＡＩ助手，（一）《办法》！")
+        out, n = fullwidth_alnum_to_halfwidth("２０２４年ＡＩ助手，（一）《办法》！")
         assert out == "2024年AI助手，（一）《办法》！"
         assert n == 6
 
@@ -137,4 +138,4 @@ class TestPii:
         assert "13812345678" in clean("电话13812345678", mask=False).text
 
     def test_normalize_query(self) -> None:
-        assert cleaners.normalize_query("  關於殘疾人兩項補貼？ＡＩ ") == "关于残疾人两项补贴？AI"
+        assert normalize_query("  關於殘疾人兩項補貼？ＡＩ ") == "关于残疾人两项补贴？AI"

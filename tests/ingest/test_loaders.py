@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import IngestError
+from app.core.errors import IngestError
 from ingest.loaders import decode_bytes
 from ingest.sandbox import load_sandboxed
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
 from ingest import metadata as md
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.rag.factory import build_ingestor
-from app.settings import Settings
+from app.core.settings import Settings
+from app.service.factory import build_ingestor
 from ingest.pipeline import Ingestor
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
+from app.core.text import normalize_query, to_simplified
 from app.rag.answerer import markers
 from app.rag.assistant import REFUSAL_TEXT, Assistant
 from app.rag.llm import LLMAnswerer
-from ingest.cleaners import normalize_query, to_simplified
 from tests.llm.real_llm import ALIAS, MEASUREMENTS, URL_ENV
 
 URL = os.environ.get(URL_ENV, "").strip()
@@ -113,7 +113,7 @@ def base_url() -> str:
 @pytest.fixture(scope="module")
 def real(kb_settings, embedder, base_url: str) -> tuple[Assistant, SpyLLM]:  # type: ignore[no-untyped-def]
     """The assistant as the factory builds it for a configured endpoint, over the seeds knowledge base."""
-    from app.rag.factory import build_assistant
+    from app.service.factory import build_assistant
 
     settings = kb_settings.model_copy(update={"llm_base_url": base_url, "llm_model": ALIAS, "llm_timeout_s": TIMEOUT_S})
     assistant = build_assistant(settings, embedder)

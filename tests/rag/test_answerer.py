@@ -4,8 +4,9 @@ answers a question is the selector's (tests/rag/test_select.py, tests/rag/test_a
 
 from __future__ import annotations
 
-from app.rag.answerer import section_draft, sentences_of, unpack_lines
-from app.rag.retriever import Hit
+from app.core.sentences import sentences_of, unpack_lines
+from app.core.types import Hit
+from app.rag.answerer import section_draft
 
 
 def hit(text: str, heading: str = "") -> Hit:

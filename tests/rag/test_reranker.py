@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import ModelFileError
-from app.rag.factory import build_retriever
+from app.core.errors import ModelFileError
+from app.core.settings import Settings
 from app.rag.reranker import CrossEncoderReranker
-from app.settings import Settings
+from app.service.factory import build_retriever
 from tests.support import minilm_dir
 
 

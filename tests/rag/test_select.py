@@ -9,10 +9,10 @@ import json
 import numpy as np
 import pytest
 
+from app.core.types import Hit
 from app.rag.features import candidates, feature_names, features
 from app.rag.pipeline.answer import ComposeConfig, compose
 from app.rag.pipeline.select import MODEL_PATH, Scored, SelectorModel, SentenceVectors
-from app.rag.retriever import Hit
 from app.rag.terms import analyse
 
 
@@ -87,14 +87,14 @@ class TestCompose:
 
 
 def test_sentence_vectors_come_from_the_ingest_cache(ingestor) -> None:  # type: ignore[no-untyped-def]
-    from app.rag.answerer import sentences_of
+    from app.core.sentences import sentences_of
 
     path = ingestor.settings.data_dir.parent / "note.md"
     path.write_text("# 说明\n\n中级证书奖励2000元。初级证书奖励另行公布。\n", encoding="utf-8")
     ingestor.ingest([path])
     vectors = SentenceVectors(ingestor.manifest, ingestor.embedder)
     texts = sentences_of("中级证书奖励2000元。初级证书奖励另行公布。")
-    from ingest.manifest import embed_key
+    from app.core.manifest import embed_key
 
     keys = [embed_key(ingestor.embedder.model_id, t) for t in texts]
     assert set(ingestor.manifest.cached_vectors(keys)) == set(keys)  # embedded at ingest
@@ -109,8 +109,8 @@ def test_sentence_vectors_come_from_the_ingest_cache(ingestor) -> None:  # type:
 def test_an_ingest_may_leave_sentence_vectors_to_the_first_question(ingestor) -> None:  # type: ignore[no-untyped-def]
     """Training corpora are ingested without sentence vectors (only retrieved passages are ever
     scored); the next ordinary ingest fills them in, since the store carries no sentence stamp."""
-    from app.rag.answerer import sentences_of
-    from ingest.manifest import embed_key
+    from app.core.manifest import embed_key
+    from app.core.sentences import sentences_of
 
     path = ingestor.settings.data_dir.parent / "note.md"
     path.write_text("# 说明\n\n中级证书奖励2000元。初级证书奖励另行公布。\n", encoding="utf-8")

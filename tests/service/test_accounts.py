@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import AuthError, ForbiddenError, RateLimitError, ValidationError
+from app.core.errors import AuthError, ForbiddenError, RateLimitError, ValidationError
 from app.service import accounts as acc
 from app.service.accounts import LOCAL_USER, Accounts
 from app.service.db import ServiceDB

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import NotFoundError, ValidationError
-from app.rag.factory import build_ingestor
+from app.core.errors import NotFoundError, ValidationError
+from app.core.settings import Settings
 from app.service.curation import Curator, safe_filename
 from app.service.db import ServiceDB
+from app.service.factory import build_ingestor
 from app.service.records import AuditLog
-from app.settings import Settings
 
 GUIDE = """---
 title: 测试走访指南

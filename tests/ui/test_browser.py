@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.support import PASSWORD, ROOT, cli, require, shegong_server
 
 CHROMIUM = Path(os.environ.get("SHEGONG_CHROMIUM", "/usr/bin/chromium"))

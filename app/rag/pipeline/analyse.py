@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from app.errors import ShegongError, ValidationError
+from app.core.errors import ShegongError, ValidationError
+from app.core.text import drop_pii, normalize_query
 from app.rag.guards import asks_personal_data, is_injection, kind_of_chat
 from app.rag.terms import QuestionTerms, specific_terms
 from app.rag.terms import analyse as read_terms
-from ingest.cleaners import drop_pii, normalize_query
 
 log = logging.getLogger(__name__)
 

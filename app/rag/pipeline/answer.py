@@ -15,12 +15,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from app.core.types import Hit
 from app.rag.answerer import Draft, draft_of, section_draft
 from app.rag.llm import LLMAnswerer
 from app.rag.pipeline.analyse import Analysis
 from app.rag.pipeline.retrieve import Evidence
 from app.rag.pipeline.select import Scored
-from app.rag.retriever import Hit
 from app.rag.terms import QuestionTerms
 
 

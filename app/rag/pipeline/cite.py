@@ -15,55 +15,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.types import Answer, Chunk, Citation, Hit, source_nature
 from app.rag.answerer import Draft, char_bigrams, draft_of, markers
 from app.rag.guards import INTRODUCTION, OFF_TOPIC
 from app.rag.pipeline.assess import Assessment
-from app.rag.retriever import Hit, Retriever, source_nature
-from app.schemas import Chunk
+from app.rag.retriever import Retriever
 
 REFUSAL_TEXT = "知识库中没有找到能回答这个问题的内容。"
 LLM_UNAVAILABLE = "（大模型暂不可用，以下为知识库原文摘录）"
 _LOCAL_REGIONS_EXEMPT = ("全国", "未注明", "")
 _SOURCE_FILE = re.compile(r"[\w.-]+\.(?:txt|md|markdown|pdf|docx|html?)", re.IGNORECASE)
-
-
-@dataclass
-class Citation:
-    n: int
-    hit: Hit
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, **self.hit.to_dict()}
-
-
-@dataclass
-class Answer:
-    answer: str
-    refused: bool
-    mode: str  # extractive | llm | extractive_fallback | intro
-    citations: list[Citation] = field(default_factory=list)
-    nearest: list[dict[str, Any]] = field(default_factory=list)
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    reason: str = ""  # why it refused, or why the LLM was not used
-    search_query: str = ""
-    hits: list[Hit] = field(default_factory=list)  # what retrieval returned: the evaluator scores these
-    score: float | None = None  # the selector's best probability (None when no score was made)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "answer": self.answer,
-            "refused": self.refused,
-            "mode": self.mode,
-            "citations": [c.to_dict() for c in self.citations],
-            "nearest": self.nearest,
-            "timings_ms": self.timings_ms,
-            "reason": self.reason,
-            "score": None if self.score is None else round(self.score, 4),
-            "hits": [h.to_dict() for h in self.hits],
-        }
 
 
 def renumber(text: str, hits: Sequence[Hit]) -> tuple[str, list[Citation]]:

@@ -15,10 +15,11 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from app.core.types import Hit
 from app.rag.answerer import Draft
 from app.rag.outline import asked_section, covers_title, outline
 from app.rag.pipeline.analyse import Analysis
-from app.rag.retriever import Filters, Hit, Retriever
+from app.rag.retriever import Filters, Retriever
 
 # A question about an old or ended rule keeps it ("2021版……还有效吗？").
 _ASKS_ABOUT_OLD = re.compile(r"(?:19|20)\d\d\s*(?:年|版)|旧版|老版|原来|以前|过去|废止|失效|还有效|是否有效|还在执行|还执行")

@@ -17,19 +17,20 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.rag.answerer import IdfFn, sentences_of
-from app.rag.embedder import Embedder
+from app.core.embedder import Embedder
+from app.core.manifest import Manifest, embed_key
+from app.core.sentences import in_context
+from app.core.types import Hit
+from app.rag.answerer import IdfFn
 from app.rag.features import Candidate, candidates, feature_names, features
-from app.rag.retriever import Hit
 from app.rag.terms import QuestionTerms
-from ingest.manifest import Manifest, embed_key
 
 MODEL_PATH = Path(__file__).resolve().parents[1] / "models" / "selector.json"
 
@@ -119,24 +120,6 @@ class SentenceVectors:
             while len(self._mem) > self.memory:
                 self._mem.popitem(last=False)
         return np.stack([found[k] for k in keys]).astype(np.float32)
-
-
-def in_context(title: str, heading: str, sentence: str) -> str:
-    """A sentence with the title and heading it stands under: "指南 > 走访前：带上工作证。" is
-    embedded too, since a list item alone ("带上工作证。") says little about what it answers."""
-    head = " > ".join(p for p in (title, heading) if p)
-    return f"{head}：{sentence}" if head else sentence
-
-
-def sentence_texts(passages: Iterable[tuple[str, str, str]]) -> list[str]:
-    """Every text the selector embeds for passages given as (title, heading, text): each candidate
-    sentence alone and in its context (for ingest to embed ahead of questions)."""
-    out: dict[str, None] = {}
-    for title, heading, text in passages:
-        for s in sentences_of(text):
-            out[s] = None
-            out[in_context(title, heading, s)] = None
-    return list(out)
 
 
 class SentenceSelector:

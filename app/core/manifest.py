@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from app.schemas import Chunk, DocMeta
+from app.core.types import Chunk, DocMeta
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from app.schemas import Chunk
+from app.core.types import Chunk
 
 log = logging.getLogger(__name__)
 

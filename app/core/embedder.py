@@ -1,4 +1,4 @@
-"""Embedders behind one protocol; only :func:`app.rag.factory.build_embedder` picks a class.
+"""Embedders behind one protocol; only :func:`app.service.factory.build_embedder` picks a class.
 
 Both use the e5 convention: ``query: `` before questions and ``passage: `` before passages
 (a model directory that wants other prefixes can say so in settings later).
@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from app.errors import ModelFileError
+from app.core.errors import ModelFileError
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.errors import ShegongError
-from app.settings import Settings
+from app.core.errors import ShegongError
+from app.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def run_checks(settings: Settings) -> dict[str, Any]:
     report: dict[str, Any] = {"data_dir": _check_data_dir(settings)}
     embedder = None
     try:
-        from app.rag.factory import build_embedder
+        from app.service.factory import build_embedder
 
         embedder = build_embedder(settings)
         vec = embedder.embed_query("测试")
@@ -47,7 +47,7 @@ def _check_store(settings: Settings, embedder: Any) -> dict[str, Any]:
     if embedder is None or not report_ok_dir(settings):
         return {"ok": False, "error": "嵌入模型或数据目录不可用，无法检查向量库"}
     try:
-        from app.rag.factory import open_manifest, open_store
+        from app.service.factory import open_manifest, open_store
 
         manifest = open_manifest(settings)
         store = open_store(settings, embedder)

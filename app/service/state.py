@@ -1,0 +1,68 @@
+"""What the service shares between requests, built once in the lifespan (:func:`build_state`)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from app.core.embedder import Embedder
+from app.core.manifest import Manifest
+from app.core.settings import Settings
+from app.core.store import ChromaStore
+from app.rag.assistant import Assistant
+from app.service.accounts import Accounts
+from app.service.chat import ChatService
+from app.service.curation import Curator
+from app.service.db import ServiceDB
+from app.service.factory import build_assistant, build_ingestor
+from app.service.ratelimit import RateLimiter
+from app.service.records import AuditLog, ConversationLog, ReviewQueue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    embedder: Embedder
+    store: ChromaStore
+    manifest: Manifest
+    assistant: Assistant
+    db: ServiceDB
+    accounts: Accounts
+    conversations: ConversationLog
+    review: ReviewQueue
+    audit: AuditLog
+    curator: Curator
+    chat: ChatService
+    chat_limit: RateLimiter
+    upload_limit: RateLimiter
+
+
+def build_state(settings: Settings) -> AppState:
+    """Everything the routes share: one Assistant, the service database and the curator."""
+    assistant = build_assistant(settings)
+    retriever = assistant.retriever
+    db = ServiceDB(settings.service_db_path)
+    audit = AuditLog(db)
+    conversations = ConversationLog(db, retention_days=settings.retention_days)
+    if conversations.purged_at_start:
+        log.info("retention: deleted %d conversations older than %d days", conversations.purged_at_start,
+                 settings.retention_days)
+    chat_limit = RateLimiter(limit=settings.rate_chat_per_min, window_s=60, what="提问")
+    return AppState(
+        settings=settings,
+        embedder=retriever.embedder,
+        store=retriever.store,
+        manifest=retriever.manifest,
+        assistant=assistant,
+        db=db,
+        accounts=Accounts(db, token_ttl_s=settings.token_ttl_hours * 3600),
+        conversations=conversations,
+        review=ReviewQueue(db, audit),
+        audit=audit,
+        curator=Curator(settings, build_ingestor(settings, embedder=retriever.embedder), db, audit),
+        chat=ChatService(assistant, conversations, chat_limit),
+        chat_limit=chat_limit,
+        upload_limit=RateLimiter(limit=settings.rate_upload_per_hour, window_s=3600, what="上传"),
+    )
