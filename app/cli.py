@@ -1,4 +1,4 @@
-"""The ``shegong`` command: ingest | remove | chunks | docs | backup | restore | doctor | serve | user | eval.
+"""The ``shegong`` command: ingest | remove | chunks | docs | backup | restore | doctor | serve | user | db | eval.
 
 Every option can also come from a ``SHEGONG_*`` environment variable (see app/core/settings.py).
 Domain errors become a one-line Chinese message and exit code 1.
@@ -297,7 +297,7 @@ def _accounts(settings: Settings) -> Any:
     from app.service.accounts import Accounts
     from app.service.db import ServiceDB
 
-    return Accounts(ServiceDB(settings.service_db_path), token_ttl_s=settings.token_ttl_hours * 3600)
+    return Accounts(ServiceDB(settings.service_db_url), token_ttl_s=settings.token_ttl_hours * 3600)
 
 
 def _password(prompt: bool, from_stdin: bool) -> str:
@@ -411,6 +411,49 @@ def _register_eval() -> None:
 
 
 _register_eval()
+
+@main.group()
+def db() -> None:
+    """记录数据库（账号、对话、待改进、操作记录）：upgrade | current。
+
+    默认是数据目录里的 SQLite 文件；设置 SHEGONG_DATABASE_URL=postgresql+psycopg://… 则用 PostgreSQL。"""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(obj: _Ctx) -> None:
+    """把记录数据库的结构升级到最新版本（服务启动时也会自动升级；多个进程同时启动只升级一次）。"""
+    from app.core.database import describe, make_engine, upgrade
+    from app.service.tables import RECORDS
+
+    url = obj.settings.service_db_url
+    try:
+        engine = make_engine(url)
+        revision = upgrade(engine, RECORDS)
+    except ShegongError as exc:
+        _fail(exc)
+        return
+    engine.dispose()
+    click.echo(f"记录数据库 {describe(url)} 已是最新版本 {revision}。")
+
+
+@db.command("current")
+@click.pass_obj
+def db_current(obj: _Ctx) -> None:
+    """显示记录数据库当前的结构版本。"""
+    from app.core.database import current, describe, make_engine
+    from app.service.tables import RECORDS
+
+    url = obj.settings.service_db_url
+    try:
+        engine = make_engine(url)
+        revision = current(engine, RECORDS)
+    except ShegongError as exc:
+        _fail(exc)
+        return
+    engine.dispose()
+    click.echo(f"记录数据库 {describe(url)}：" + (f"版本 {revision}" if revision else "未升级（运行 shegong db upgrade，或启动服务时自动升级）"))
+
 
 if __name__ == "__main__":
     main()

@@ -109,9 +109,9 @@ def export_curated(settings: Any, target: Path) -> None:
     from app.service.db import ServiceDB
     from app.service.records import ReviewQueue
 
-    if not settings.service_db_path.is_file():
+    if not settings.database_url and not settings.service_db_path.is_file():
         raise click.ClickException(f"数据目录 {settings.data_dir} 中还没有服务数据库，没有可导出的评测题。")
-    db = ServiceDB(settings.service_db_path)
+    db = ServiceDB(settings.service_db_url)
     try:
         cases = ReviewQueue(db).cases()
     finally:

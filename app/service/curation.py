@@ -19,11 +19,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import insert, select
+
 from app.core.errors import IngestError, NotFoundError, ValidationError
 from app.core.settings import Settings
 from app.service.audit_actions import Action
 from app.service.db import ServiceDB, now_iso
 from app.service.records import AuditLog
+from app.service.tables import doc_versions
 from ingest import metadata as md
 from ingest.loaders import SUFFIXES
 from ingest.pipeline import FileResult, Ingestor
@@ -88,9 +91,10 @@ class Curator:
         }
 
     def versions(self, doc_id: str) -> list[dict[str, Any]]:
-        rows = self.db.query("SELECT id, doc_id, stored_path, reason, by, at FROM doc_versions WHERE doc_id=? "
-                             "ORDER BY id DESC", (doc_id,))
-        return [{**dict(r), "file": Path(r["stored_path"]).name} for r in rows]
+        v = doc_versions.c
+        q = select(v.id, v.doc_id, v.stored_path, v.reason, v.by, v.at).where(v.doc_id == doc_id).order_by(v.id.desc())
+        with self.db.read() as conn:
+            return [{**dict(r), "file": Path(r["stored_path"]).name} for r in conn.execute(q).mappings()]
 
     # -- changing -----------------------------------------------------------------------------
     def upload(self, filename: str, data: bytes, meta: dict[str, Any], *, by: str) -> dict[str, Any]:
@@ -166,7 +170,8 @@ class Curator:
 
     def restore(self, version_id: int, *, by: str) -> dict[str, Any]:
         """Bring back a kept version of a document (after a replacement or a deletion)."""
-        row = self.db.one("SELECT * FROM doc_versions WHERE id=?", (version_id,))
+        with self.db.read() as conn:
+            row = conn.execute(select(doc_versions).where(doc_versions.c.id == version_id)).mappings().first()
         if row is None:
             raise NotFoundError(f"没有保存的版本 {version_id}。")
         stored = Path(row["stored_path"])
@@ -247,11 +252,11 @@ class Curator:
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{uuid.uuid4().hex[:8]}-{source.name}"
         shutil.copy2(source, target)
-        cur = self.db.execute(
-            "INSERT INTO doc_versions(doc_id, stored_path, meta_json, reason, by, at) VALUES (?,?,?,?,?,?)",
-            (doc_id, str(target), json.dumps(meta, ensure_ascii=False), reason, by, now_iso()),
-        )
-        return int(cur.lastrowid or 0)
+        with self.db.tx() as conn:
+            vid = conn.execute(insert(doc_versions).values(
+                doc_id=doc_id, stored_path=str(target), meta_json=json.dumps(meta, ensure_ascii=False), reason=reason,
+                by=by, at=now_iso()).returning(doc_versions.c.id)).scalar_one()
+        return int(vid)
 
 
 def _outcome(result: FileResult) -> dict[str, Any]:

@@ -1,100 +1,29 @@
-"""The service database (``DATA_DIR/service.sqlite3``): one SQLite file, WAL mode.
+"""The service database: every table the service writes (``app/service/tables.py``), so that one
+backup copies them all; the knowledge base itself stays in the manifest. Text a person typed is
+stored with ID and mobile numbers masked.
 
-Every table the service writes lives here, so that one backup copies them all; the knowledge base
-itself stays in the manifest. Text a person typed is stored with ID and mobile numbers masked.
+SQLite in the data dir by default (``DATA_DIR/service.sqlite3``, WAL); PostgreSQL where
+``SHEGONG_DATABASE_URL`` names one. Opening it upgrades its schema first (one lock for every
+process that starts at once), unless told not to.
+
+>>> db = ServiceDB(Path("/tmp/svc.sqlite3"))                          # doctest: +SKIP
+>>> with db.tx() as conn:                                             # doctest: +SKIP
+...     conn.execute(insert(audit).values(...))
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY,
-    username TEXT NOT NULL UNIQUE,
-    password_hash TEXT NOT NULL,
-    role TEXT NOT NULL,
-    region TEXT NOT NULL DEFAULT '',
-    disabled INTEGER NOT NULL DEFAULT 0,
-    failed_logins INTEGER NOT NULL DEFAULT 0,
-    locked_until REAL NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    token_hash TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    label TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL,
-    expires_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL,
-    title TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS conversations_user ON conversations(user_id, updated_at);
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY,
-    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-    question TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    refused INTEGER NOT NULL,
-    mode TEXT NOT NULL,
-    citations_json TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_conv ON messages(conversation_id, id);
-CREATE TABLE IF NOT EXISTS feedback (
-    message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
-    user_id INTEGER NOT NULL,
-    rating INTEGER NOT NULL,
-    comment TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS review (
-    message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
-    status TEXT NOT NULL,
-    note TEXT NOT NULL DEFAULT '',
-    resolved_by TEXT NOT NULL DEFAULT '',
-    resolved_at TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS curated_cases (
-    id INTEGER PRIMARY KEY,
-    question TEXT NOT NULL,
-    answerable INTEGER NOT NULL,
-    evidence_json TEXT NOT NULL,
-    answer_keywords_json TEXT NOT NULL,
-    tags_json TEXT NOT NULL,
-    source_message_id INTEGER,
-    added_by TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS doc_versions (
-    id INTEGER PRIMARY KEY,
-    doc_id TEXT NOT NULL,
-    stored_path TEXT NOT NULL,
-    meta_json TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    by TEXT NOT NULL,
-    at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS doc_versions_doc ON doc_versions(doc_id, id);
-"""
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.core.database import describe, make_engine, sqlite_url, upgrade
+from app.service.tables import RECORDS
 
 
 def now_iso() -> str:
@@ -102,44 +31,41 @@ def now_iso() -> str:
 
 
 class ServiceDB:
-    """A thread-safe connection to the service database (routes run in a thread pool)."""
+    """The records database by URL (a ``Path`` is a SQLite file); safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
+    def __init__(self, url: str | Path, *, upgrade_schema: bool = True) -> None:
+        self.url = sqlite_url(url) if isinstance(url, Path) else url
+        self.engine = make_engine(self.url)
+        self.revision = upgrade(self.engine, RECORDS) if upgrade_schema else None
+
+    def __repr__(self) -> str:
+        return f"ServiceDB({describe(self.url)})"
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
-
-    def one(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Row | None:
-        with self._lock:
-            row: sqlite3.Row | None = self._db.execute(sql, params).fetchone()
-            return row
-
-    def execute(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
-        with self._lock:
-            return self._db.execute(sql, params)
+        self.engine.dispose()
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        """One transaction; the connection is handed out for the statements inside it."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def tx(self) -> Iterator[Connection]:
+        """One transaction: committed when the block ends, rolled back when it raises."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reading."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    def insert_ignore(self, table: Table, **values: Any) -> Any:
+        """``INSERT`` that does nothing where the row's key is taken (both dialects)."""
+        ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(table).values(**values)
+        return ins.on_conflict_do_nothing()
+
+    def upsert(self, table: Table, key: str, **values: Any) -> Any:
+        """``INSERT``, or ``UPDATE`` of the row whose ``key`` is taken (both dialects)."""
+        ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(table).values(**values)
+        return ins.on_conflict_do_update(index_elements=[key], set_={k: v for k, v in values.items() if k != key})

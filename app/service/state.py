@@ -43,7 +43,7 @@ def build_state(settings: Settings) -> AppState:
     """Everything the routes share: one Assistant, the service database and the curator."""
     assistant = build_assistant(settings)
     retriever = assistant.retriever
-    db = ServiceDB(settings.service_db_path)
+    db = ServiceDB(settings.service_db_url)
     audit = AuditLog(db)
     conversations = ConversationLog(db, retention_days=settings.retention_days)
     if conversations.purged_at_start:

@@ -1,11 +1,13 @@
-"""Accounts, lockout, tokens, retention and rate limits on a real SQLite file."""
+"""Accounts, lockout, tokens, retention and rate limits, on SQLite and on PostgreSQL (``records_url``)."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from app.core.errors import AuthError, ForbiddenError, RateLimitError, ValidationError
 from app.service import accounts as acc
@@ -16,18 +18,31 @@ from app.service.records import ConversationLog
 
 
 @pytest.fixture
-def accounts(tmp_path: Path) -> Accounts:
-    return Accounts(ServiceDB(tmp_path / "svc.sqlite3"), token_ttl_s=3600)
+def accounts(records_url: str) -> Iterator[Accounts]:
+    db = ServiceDB(records_url)
+    yield Accounts(db, token_ttl_s=3600)
+    db.close()
+
+
+def one(db: ServiceDB, sql: str, **params: Any) -> Any:
+    """One row of a statement the test writes itself (to look behind the API)."""
+    with db.tx() as conn:
+        return conn.execute(text(sql), params).mappings().first()
+
+
+def run(db: ServiceDB, sql: str, **params: Any) -> None:
+    with db.tx() as conn:
+        conn.execute(text(sql), params)
 
 
 class TestAccounts:
     def test_password_is_hashed_and_checked(self, accounts: Accounts) -> None:
         accounts.add("wang", "a-long-password", role="worker")
-        row = accounts.db.one("SELECT password_hash FROM users WHERE username='wang'")
+        row = one(accounts.db, "SELECT password_hash FROM users WHERE username='wang'")
         assert row is not None and "a-long-password" not in row["password_hash"] and row["password_hash"].startswith("$argon2")
         token, user = accounts.login("wang", "a-long-password")
         assert accounts.user_for_token(token) == user
-        stored = accounts.db.one("SELECT token_hash FROM tokens")
+        stored = one(accounts.db, "SELECT token_hash FROM tokens")
         assert stored is not None and stored["token_hash"] != token  # only a hash is kept
 
     def test_bad_input(self, accounts: Accounts) -> None:
@@ -43,13 +58,13 @@ class TestAccounts:
         accounts.add("wang", "a-long-password")
         waits = []
         for _ in range(acc.LOCK_AFTER + 2):
-            row = accounts.db.one("SELECT locked_until FROM users")
+            row = one(accounts.db, "SELECT locked_until FROM users")
             assert row is not None
             if row["locked_until"] > time.time():  # let the lock lapse, keep the failure count
-                accounts.db.execute("UPDATE users SET locked_until=0")
+                run(accounts.db, "UPDATE users SET locked_until=0")
             with pytest.raises(AuthError):
                 accounts.login("wang", "wrong-password")
-            row = accounts.db.one("SELECT locked_until FROM users")
+            row = one(accounts.db, "SELECT locked_until FROM users")
             assert row is not None
             waits.append(max(0.0, row["locked_until"] - time.time()))
         assert waits[: acc.LOCK_AFTER - 1] == [0.0] * (acc.LOCK_AFTER - 1)
@@ -58,8 +73,8 @@ class TestAccounts:
             accounts.login("wang", "a-long-password")  # even the right password waits
         assert info.value.retry_after > 100
 
-    def test_expired_and_disabled(self, tmp_path: Path) -> None:
-        a = Accounts(ServiceDB(tmp_path / "s.sqlite3"), token_ttl_s=0.05)
+    def test_expired_and_disabled(self, records_url: str) -> None:
+        a = Accounts(ServiceDB(records_url), token_ttl_s=0.05)
         a.add("wang", "a-long-password")
         token, _ = a.login("wang", "a-long-password")
         time.sleep(0.1)
@@ -85,12 +100,12 @@ class TestRetentionAndLimits:
         log = ConversationLog(accounts.db)
         cid, _ = log.add(user, None, "走访要带什么？", {"answer": "证件", "refused": False, "mode": "extractive"})
         log.add(user, None, "新问题", {"answer": "x", "refused": True, "mode": "extractive"})
-        accounts.db.execute("UPDATE conversations SET updated_at='2020-01-01T00:00:00+00:00' WHERE id=?", (cid,))
+        run(accounts.db, "UPDATE conversations SET updated_at='2020-01-01T00:00:00+00:00' WHERE id=:cid", cid=cid)
         assert log.purge_older_than(180) == 1
         assert [c["title"] for c in log.recent(user)] == ["新问题"]
-        assert accounts.db.one("SELECT COUNT(*) AS n FROM review")["n"] == 1  # type: ignore[index]
+        assert one(accounts.db, "SELECT COUNT(*) AS n FROM review")["n"] == 1
         # A service that keeps running purges on its own when a conversation starts (hourly at most).
-        accounts.db.execute("UPDATE conversations SET updated_at='2020-01-01T00:00:00+00:00'")
+        run(accounts.db, "UPDATE conversations SET updated_at='2020-01-01T00:00:00+00:00'")
         kept = ConversationLog(accounts.db, retention_days=180)
         assert kept.purged_at_start == 1 and kept.recent(user) == []
 
