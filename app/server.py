@@ -89,7 +89,7 @@ def create_app(settings: Settings, *, ui: bool = True) -> FastAPI:
     app.include_router(routes_openai.router)
 
     if ui:
-        from app.ui import mount_ui
+        from app.ui.mount import mount_ui
 
         mount_ui(app, settings)
     else:

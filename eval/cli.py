@@ -1,7 +1,7 @@
 """``shegong eval TESTSET``: run a test set through the project and the naive reference, write
 ``metrics.json`` and ``report.html``.
 
-Registered in app/cli.py with ``main.add_command(eval_cmd)``; takes the data dir from the group's
+Registered in app/cli/__init__.py with ``main.add_command(eval_cmd)``; takes the data dir from the group's
 context object (``obj.settings``), like every other command.
 
     shegong eval eval/sets/starter.jsonl                  # knowledge/ + ../shared/seeds

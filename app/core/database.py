@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -44,10 +46,10 @@ def describe(url: str) -> str:
         return "（无法解析的地址）"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, sqlite_synchronous: str | None = None) -> Engine:
     """An engine for ``url``. SQLite gets WAL, foreign keys, a 30 s busy wait, and ``BEGIN
-    IMMEDIATE`` for every transaction (a writer waits for the lock up front instead of failing
-    half-way); PostgreSQL gets connections checked before use."""
+    IMMEDIATE`` for a transaction opened with :func:`writing` (a writer waits for the lock up front
+    instead of failing half-way; readers never wait); PostgreSQL gets connections checked before use."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -56,8 +58,8 @@ def make_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "connect", lambda conn, rec: _sqlite_connect(conn, sqlite_synchronous))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() != "postgresql":
         raise ConfigError(f"不支持的数据库：{parsed.get_backend_name()}；可用 SQLite（默认）或 PostgreSQL（postgresql+psycopg://…）。")
@@ -67,13 +69,32 @@ def make_engine(url: str) -> Engine:
         raise ConfigError(f"数据库驱动不可用：{exc}；PostgreSQL 请用 postgresql+psycopg://…") from exc
 
 
-def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_conn: Any, synchronous: str | None) -> None:
     dbapi_conn.isolation_level = None  # transactions are begun by the "begin" listener
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    if synchronous:
+        cur.execute(f"PRAGMA synchronous={synchronous}")
     cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+
+_WRITE = "shegong_write"
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: committed when the block ends, rolled back when it raises. On SQLite
+    it takes the write lock at its start (waiting up to 30 s for another writer)."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_WRITE: True})
+        with conn.begin():
+            yield conn
 
 
 @dataclass(frozen=True)
@@ -109,7 +130,7 @@ def current(engine: Engine, history: History) -> str | None:
 def upgrade(engine: Engine, history: History, revision: str = "head") -> str | None:
     """Bring the database to ``revision`` under one lock; returns the revision it is then at."""
     try:
-        with engine.begin() as conn:
+        with writing(engine) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(history.name.encode())})
             tables = set(inspect(conn).get_table_names())

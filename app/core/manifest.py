@@ -1,9 +1,14 @@
-"""The manifest: a SQLite file that is the source of truth for what the knowledge base holds.
+"""The manifest: the record of what the knowledge base holds, its source of truth.
 
 It records each document (fingerprint, version, metadata, what cleaning changed), each chunk (text,
-heading, position) and caches embeddings by the hash of the embedded text. The Chroma store and the
-lexical index are derived from it: ingest writes Chroma first and commits the manifest last, and
-:meth:`ingest.pipeline.Ingestor.reconcile` repairs Chroma from the manifest after a crash.
+heading, position), trainers' standing decisions (curation) and caches embeddings by the hash of
+the embedded text. The Chroma store and the lexical index are derived from it: ingest writes Chroma
+first and commits the manifest last (``app/core/index.py``), and a node that finds its Chroma
+behind the manifest restores it from here.
+
+A SQLite file in the data dir by default; with ``SHEGONG_DATABASE_URL`` the tables live in that
+PostgreSQL database beside the records, so that every node reads one manifest. Its schema history
+is ``app/core/migrations`` (version table ``manifest_version``).
 
 >>> m = Manifest(Path("/tmp/demo.sqlite3"))     # doctest: +SKIP
 >>> m.document("policies/x")                    # doctest: +SKIP
@@ -14,53 +19,83 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 
+from app.core.database import History, describe, make_engine, sqlite_url, upgrade, writing
+from app.core.errors import ValidationError
 from app.core.types import Chunk, DocMeta
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    doc_id TEXT PRIMARY KEY,
-    source_path TEXT NOT NULL,
-    source_root TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    meta_json TEXT NOT NULL,
-    text TEXT NOT NULL,
-    n_chunks INTEGER NOT NULL,
-    cleaned_json TEXT NOT NULL,
-    pii_masked INTEGER NOT NULL,
-    ingested_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    chunk_id TEXT PRIMARY KEY,
-    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    heading TEXT NOT NULL,
-    start INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, position);
-CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector BLOB NOT NULL);
--- Trainers' decisions that outlive any re-ingest of the source folders: metadata edits, a document
--- pinned to an uploaded replacement, a deleted document that ingest must not bring back.
-CREATE TABLE IF NOT EXISTS curation (
-    doc_id TEXT PRIMARY KEY,
-    meta_json TEXT NOT NULL DEFAULT '{}',
-    pinned_source TEXT,
-    deleted INTEGER NOT NULL DEFAULT 0,
-    updated_at TEXT NOT NULL,
-    updated_by TEXT NOT NULL DEFAULT ''
-);
-"""
+metadata = MetaData()
+
+meta_table = Table("meta", metadata, Column("key", Text, primary_key=True), Column("value", Text, nullable=False))
+documents = Table(
+    "documents", metadata,
+    Column("doc_id", Text, primary_key=True),
+    Column("source_path", Text, nullable=False),
+    Column("source_root", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("meta_json", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("n_chunks", Integer, nullable=False),
+    Column("cleaned_json", Text, nullable=False),
+    Column("pii_masked", Integer, nullable=False),
+    Column("ingested_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+)
+chunks_table = Table(
+    "chunks", metadata,
+    Column("chunk_id", Text, primary_key=True),
+    Column("doc_id", Text, ForeignKey("documents.doc_id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("heading", Text, nullable=False),
+    Column("start", Integer, nullable=False),
+    Index("chunks_doc", "doc_id", "position"),
+)
+embeddings = Table("embeddings", metadata, Column("key", Text, primary_key=True),
+                   Column("vector", LargeBinary, nullable=False))
+# Trainers' decisions that outlive any re-ingest of the source folders: metadata edits, a document
+# pinned to an uploaded replacement, a deleted document that ingest must not bring back.
+curation = Table(
+    "curation", metadata,
+    Column("doc_id", Text, primary_key=True),
+    Column("meta_json", Text, nullable=False, server_default="{}"),
+    Column("pinned_source", Text),
+    Column("deleted", Integer, nullable=False, server_default="0"),
+    Column("updated_at", Text, nullable=False),
+    Column("updated_by", Text, nullable=False, server_default=""),
+)
+
+MANIFEST = History(
+    name="shegong-manifest",
+    folder=Path(__file__).resolve().parent / "migrations",
+    version_table="manifest_version",
+    legacy_table="documents",
+    baseline="m0001",
+)
+_BATCH = 500  # ids per IN (...) list
 
 
 def now() -> str:
@@ -109,28 +144,35 @@ class DocRecord:
     text: str = ""
 
 
-class Manifest:
-    """SQLite manifest; one connection per instance, WAL mode, foreign keys on."""
+_DOC_COLS = [c for c in documents.c if c.name != "text"]
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
+
+class Manifest:
+    """The manifest by URL (a ``Path`` is a SQLite file); safe to share between threads. Opening
+    it upgrades its schema first, unless ``upgrade_schema=False`` (a read of another data dir's)."""
+
+    def __init__(self, where: Path | str, *, upgrade_schema: bool = True) -> None:
+        self.url = sqlite_url(where) if isinstance(where, Path) else where
+        self.path = where if isinstance(where, Path) else None
+        self.engine = make_engine(self.url, sqlite_synchronous="NORMAL")
+        if upgrade_schema:
+            upgrade(self.engine, MANIFEST)
+
+    def __repr__(self) -> str:
+        return f"Manifest({describe(self.url)})"
 
     def close(self) -> None:
-        self._db.close()
+        self.engine.dispose()
 
     # -- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return row[0] if row else default
+        with self.engine.connect() as conn:
+            value = conn.execute(select(meta_table.c.value).where(meta_table.c.key == key)).scalar()
+        return default if value is None else str(value)
 
     def set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+        with writing(self.engine) as conn:
+            conn.execute(self._upsert(meta_table, "key", key=key, value=value))
 
     @property
     def generation(self) -> int:
@@ -138,100 +180,85 @@ class Manifest:
         return int(self.get_meta("generation", "0") or 0)
 
     # -- documents ----------------------------------------------------------------------------
-    def _row_to_doc(self, row: sqlite3.Row | tuple[Any, ...], with_text: bool = False) -> DocRecord:
-        (doc_id, source_path, source_root, fingerprint, version, meta_json, text, n_chunks, cleaned_json,
-         pii, ingested_at, updated_at) = row
+    @staticmethod
+    def _doc(row: Any, text: str = "") -> DocRecord:
         return DocRecord(
-            doc_id=doc_id,
-            source_path=source_path,
-            source_root=source_root,
-            fingerprint=fingerprint,
-            version=version,
-            meta=DocMeta(**json.loads(meta_json)),
-            n_chunks=n_chunks,
-            cleaned=json.loads(cleaned_json),
-            pii_masked=pii,
-            ingested_at=ingested_at,
-            updated_at=updated_at,
-            text=text if with_text else "",
+            doc_id=row["doc_id"], source_path=row["source_path"], source_root=row["source_root"],
+            fingerprint=row["fingerprint"], version=row["version"], meta=DocMeta(**json.loads(row["meta_json"])),
+            n_chunks=row["n_chunks"], cleaned=json.loads(row["cleaned_json"]), pii_masked=row["pii_masked"],
+            ingested_at=row["ingested_at"], updated_at=row["updated_at"], text=text,
         )
-
-    _DOC_COLS = (
-        "doc_id, source_path, source_root, fingerprint, version, meta_json, text, n_chunks, cleaned_json, "
-        "pii_masked, ingested_at, updated_at"
-    )
 
     def document(self, doc_id: str, *, with_text: bool = False) -> DocRecord | None:
-        row = self._db.execute(f"SELECT {self._DOC_COLS} FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
-        return self._row_to_doc(row, with_text) if row else None
+        cols = [*_DOC_COLS, documents.c.text] if with_text else _DOC_COLS
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*cols).where(documents.c.doc_id == doc_id)).mappings().first()
+        return self._doc(row, row["text"] if with_text else "") if row else None
 
     def documents(self) -> list[DocRecord]:
-        rows = self._db.execute(f"SELECT {self._DOC_COLS} FROM documents ORDER BY doc_id").fetchall()
-        return [self._row_to_doc(r) for r in rows]
+        with self.engine.connect() as conn:
+            return [self._doc(r) for r in conn.execute(select(*_DOC_COLS).order_by(documents.c.doc_id)).mappings()]
 
     def doc_ids_from_root(self, root: str) -> set[str]:
-        return {r[0] for r in self._db.execute("SELECT doc_id FROM documents WHERE source_root=?", (root,))}
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(documents.c.doc_id).where(documents.c.source_root == root)).scalars())
 
-    def put_document(
-        self,
-        record: DocRecord,
-        text: str,
-        chunks: Sequence[Chunk],
-    ) -> None:
+    def put_document(self, record: DocRecord, text: str, chunks: Sequence[Chunk]) -> None:
         """Replace a document and exactly its chunks, in one transaction."""
-        with self._tx():
-            self._db.execute("DELETE FROM chunks WHERE doc_id=?", (record.doc_id,))
-            self._db.execute(
-                f"INSERT OR REPLACE INTO documents({self._DOC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    record.doc_id, record.source_path, record.source_root, record.fingerprint, record.version,
-                    json.dumps(record.meta.to_dict(), ensure_ascii=False), text, len(chunks),
-                    json.dumps(record.cleaned, ensure_ascii=False), record.pii_masked, record.ingested_at,
-                    record.updated_at,
-                ),
-            )
-            self._db.executemany(
-                "INSERT INTO chunks(chunk_id, doc_id, position, text, heading, start) VALUES (?,?,?,?,?,?)",
-                [(c.chunk_id, c.doc_id, c.position, c.text, c.heading, c.start) for c in chunks],
-            )
-            self._bump()
+        row = {
+            "doc_id": record.doc_id, "source_path": record.source_path, "source_root": record.source_root,
+            "fingerprint": record.fingerprint, "version": record.version,
+            "meta_json": json.dumps(record.meta.to_dict(), ensure_ascii=False), "text": text, "n_chunks": len(chunks),
+            "cleaned_json": json.dumps(record.cleaned, ensure_ascii=False), "pii_masked": record.pii_masked,
+            "ingested_at": record.ingested_at, "updated_at": record.updated_at,
+        }
+        with writing(self.engine) as conn:
+            conn.execute(delete(chunks_table).where(chunks_table.c.doc_id == record.doc_id))
+            conn.execute(self._upsert(documents, "doc_id", **row))
+            if chunks:
+                conn.execute(insert(chunks_table), [
+                    {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "position": c.position, "text": c.text,
+                     "heading": c.heading, "start": c.start} for c in chunks])
+            self._bump(conn)
 
     def delete_document(self, doc_id: str) -> bool:
-        with self._tx():
-            cur = self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
-            self._db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
-            if cur.rowcount:
-                self._bump()
-        return cur.rowcount > 0
+        with writing(self.engine) as conn:
+            n = conn.execute(delete(documents).where(documents.c.doc_id == doc_id)).rowcount
+            conn.execute(delete(chunks_table).where(chunks_table.c.doc_id == doc_id))
+            if n:
+                self._bump(conn)
+        return n > 0
 
-    def _bump(self) -> None:
-        self._db.execute(
-            "INSERT INTO meta(key, value) VALUES ('generation', '1') "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-        )
+    def _bump(self, conn: Any) -> None:
+        # one statement, so that writers on two nodes never lose a bump
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(meta_table).values(key="generation", value="1")
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["key"], set_={"value": cast(cast(meta_table.c.value, Integer) + 1, Text)}))
 
     # -- chunks -------------------------------------------------------------------------------
     def chunk_ids(self) -> set[str]:
-        return {r[0] for r in self._db.execute("SELECT chunk_id FROM chunks")}
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(chunks_table.c.chunk_id)).scalars())
 
     def chunk_ids_of(self, doc_id: str) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT chunk_id FROM chunks WHERE doc_id=? ORDER BY position",
-                                                (doc_id,))]
+        q = select(chunks_table.c.chunk_id).where(chunks_table.c.doc_id == doc_id).order_by(chunks_table.c.position)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).scalars())
 
     def chunks(self, ids: Iterable[str] | None = None) -> Iterator[Chunk]:
         """Chunks with their document's metadata, in document order (or only ``ids``)."""
-        sql = (
-            "SELECT c.chunk_id, c.doc_id, c.position, c.text, c.heading, c.start, d.meta_json "
-            "FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
-        )
-        if ids is None:
-            rows: Iterable[tuple[Any, ...]] = self._db.execute(sql + " ORDER BY c.doc_id, c.position")
-        else:
-            id_list = list(ids)
-            rows = []
-            for i in range(0, len(id_list), 500):
-                part = id_list[i : i + 500]
-                rows.extend(self._db.execute(sql + f" WHERE c.chunk_id IN ({','.join('?' * len(part))})", part))
+        c = chunks_table.c
+        q = select(c.chunk_id, c.doc_id, c.position, c.text, c.heading, c.start, documents.c.meta_json).join_from(
+            chunks_table, documents, documents.c.doc_id == c.doc_id)
+        with self.engine.connect() as conn:
+            if ids is None:
+                rows = list(conn.execute(q.order_by(c.doc_id, c.position)))
+            else:
+                id_list = list(ids)
+                rows = []
+                for i in range(0, len(id_list), _BATCH):
+                    rows.extend(conn.execute(q.where(c.chunk_id.in_(id_list[i : i + _BATCH]))))
         metas: dict[str, DocMeta] = {}
         for chunk_id, doc_id, position, text, heading, start, meta_json in rows:
             meta = metas.get(meta_json)
@@ -240,23 +267,23 @@ class Manifest:
             yield Chunk(chunk_id, doc_id, position, text, heading, meta.title, meta, start)
 
     def count_chunks(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(chunks_table)).scalar_one())
 
     # -- curation ------------------------------------------------------------------------------
+    @staticmethod
+    def _curation(r: Any) -> Curation:
+        return Curation(r["doc_id"], json.loads(r["meta_json"]), r["pinned_source"], bool(r["deleted"]),
+                        r["updated_at"], r["updated_by"])
+
     def curation(self, doc_id: str) -> Curation | None:
-        row = self._db.execute(
-            "SELECT doc_id, meta_json, pinned_source, deleted, updated_at, updated_by FROM curation WHERE doc_id=?",
-            (doc_id,),
-        ).fetchone()
-        if not row:
-            return None
-        return Curation(row[0], json.loads(row[1]), row[2], bool(row[3]), row[4], row[5])
+        with self.engine.connect() as conn:
+            row = conn.execute(select(curation).where(curation.c.doc_id == doc_id)).mappings().first()
+        return self._curation(row) if row else None
 
     def curations(self) -> list[Curation]:
-        rows = self._db.execute(
-            "SELECT doc_id, meta_json, pinned_source, deleted, updated_at, updated_by FROM curation ORDER BY doc_id"
-        ).fetchall()
-        return [Curation(r[0], json.loads(r[1]), r[2], bool(r[3]), r[4], r[5]) for r in rows]
+        with self.engine.connect() as conn:
+            return [self._curation(r) for r in conn.execute(select(curation).order_by(curation.c.doc_id)).mappings()]
 
     def set_curation(
         self,
@@ -276,53 +303,66 @@ class Manifest:
         if deleted is not None:
             cur.deleted = deleted
         cur.updated_at, cur.updated_by = now(), by
-        self._db.execute(
-            "INSERT OR REPLACE INTO curation(doc_id, meta_json, pinned_source, deleted, updated_at, updated_by) "
-            "VALUES (?,?,?,?,?,?)",
-            (doc_id, json.dumps(cur.meta, ensure_ascii=False), cur.pinned_source, int(cur.deleted), cur.updated_at,
-             by),
-        )
+        with writing(self.engine) as conn:
+            conn.execute(self._upsert(curation, "doc_id", doc_id=doc_id, meta_json=json.dumps(cur.meta, ensure_ascii=False),
+                                      pinned_source=cur.pinned_source, deleted=int(cur.deleted),
+                                      updated_at=cur.updated_at, updated_by=by))
         return cur
 
     def delete_curation(self, doc_id: str) -> None:
-        self._db.execute("DELETE FROM curation WHERE doc_id=?", (doc_id,))
+        with writing(self.engine) as conn:
+            conn.execute(delete(curation).where(curation.c.doc_id == doc_id))
 
     # -- embedding cache ----------------------------------------------------------------------
     def cached_vectors(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
-        for i in range(0, len(keys), 500):
-            part = list(keys[i : i + 500])
-            q = f"SELECT key, vector FROM embeddings WHERE key IN ({','.join('?' * len(part))})"
-            for key, blob in self._db.execute(q, part):
-                out[key] = np.frombuffer(blob, dtype=np.float32)
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), _BATCH):
+                q = select(embeddings.c.key, embeddings.c.vector).where(embeddings.c.key.in_(list(keys[i : i + _BATCH])))
+                for key, blob in conn.execute(q):
+                    out[key] = np.frombuffer(blob, dtype=np.float32)
         return out
 
+    def all_cached_vectors(self, batch: int = 5000) -> Iterator[list[tuple[str, np.ndarray]]]:
+        """The whole embeddings cache, in batches (to seed another manifest's cache)."""
+        last = ""
+        while True:
+            q = (select(embeddings.c.key, embeddings.c.vector).where(embeddings.c.key > last)
+                 .order_by(embeddings.c.key).limit(batch))
+            with self.engine.connect() as conn:
+                rows = [(k, np.frombuffer(v, dtype=np.float32)) for k, v in conn.execute(q)]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
     def cache_vectors(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
-        with self._tx():
-            self._db.executemany(
-                "INSERT OR REPLACE INTO embeddings(key, vector) VALUES (?, ?)",
-                [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items],
-            )
+        rows = [{"key": k, "vector": np.asarray(v, dtype=np.float32).tobytes()} for k, v in items]
+        if not rows:
+            return
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(embeddings)
+        with writing(self.engine) as conn:
+            conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"vector": stmt.excluded.vector}), rows)
 
     # -- helpers ------------------------------------------------------------------------------
-    def _tx(self) -> _Tx:
-        return _Tx(self._db)
+    def _upsert(self, table: Table, conflict: str, /, **values: Any) -> Any:
+        """INSERT, or UPDATE of the row whose ``conflict`` column is taken (both dialects)."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        ins = dialect.insert(table).values(**values)
+        return ins.on_conflict_do_update(index_elements=[conflict],
+                                         set_={k: v for k, v in values.items() if k != conflict})
 
     def backup_to(self, target: Path) -> None:
-        """A consistent copy through SQLite's online backup API."""
+        """A consistent copy of a SQLite manifest through SQLite's online backup API (a PostgreSQL
+        manifest is backed up with the database, by pg_dump)."""
+        if self.engine.dialect.name != "sqlite":
+            raise ValidationError(f"清单在 {describe(self.url)} 中：请用数据库自己的备份工具（如 pg_dump）备份。")
+        import sqlite3
+
         dst = sqlite3.connect(target)
         try:
-            self._db.backup(dst)
+            with self.engine.connect() as conn:
+                conn.connection.dbapi_connection.backup(dst)  # type: ignore[union-attr]
         finally:
             dst.close()
-
-
-class _Tx:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -32,8 +32,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
-    # The records (accounts, conversations, review, audit): empty for SQLite in the data dir, or a
-    # PostgreSQL URL, postgresql+psycopg://user:password@host:5432/dbname
+    # The records (accounts, conversations, review, audit) and the manifest: empty for SQLite files
+    # in the data dir, or a PostgreSQL URL, postgresql+psycopg://user:password@host:5432/dbname
     database_url: str = ""
 
     # Embedding
@@ -117,6 +117,12 @@ class Settings(BaseSettings):
         return self.data_dir / "service.sqlite3"
 
     @property
+    def manifest_url(self) -> str:
+        """Where the manifest is: the PostgreSQL database of ``SHEGONG_DATABASE_URL`` (beside the
+        records, so that every node reads one manifest), else the SQLite file in the data dir."""
+        return self.database_url or f"sqlite:///{self.manifest_path.resolve()}"
+
+    @property
     def service_db_url(self) -> str:
         """Where the records are: ``SHEGONG_DATABASE_URL``, else the SQLite file in the data dir."""
         return self.database_url or f"sqlite:///{self.service_db_path.resolve()}"
@@ -189,7 +195,7 @@ def disable_telemetry() -> None:
         "DO_NOT_TRACK": "1",
         "TOKENIZERS_PARALLELISM": "false",
         # OpenMP threads that spin while waiting turn one query into ~1 s when an ingest shares the
-        # two cores; passive waiting keeps it at tens of ms (measured in eval/bench_embed.py).
+        # two cores; passive waiting keeps it at tens of ms (measured by eval/bench_embed).
         "OMP_WAIT_POLICY": "PASSIVE",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         "TRANSFORMERS_VERBOSITY": "error",

@@ -34,6 +34,9 @@ def _sqlite_copy(src: Path, dst: Path) -> None:
 
 def backup(settings: Settings, target: Path) -> dict[str, Any]:
     """Write a restorable copy of the data dir into ``target`` (which must be empty or absent)."""
+    if settings.database_url:
+        raise ValidationError("知识库清单和记录在 PostgreSQL 中（SHEGONG_DATABASE_URL）：请用 pg_dump 备份数据库；"
+                              "Chroma 和检索索引可由清单重建，无需备份。")
     if target.exists() and any(target.iterdir()):
         raise ValidationError(f"备份目录 {target} 不是空目录，请换一个目录。")
     if not settings.manifest_path.is_file():

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.core.database import describe, make_engine, sqlite_url, upgrade
+from app.core.database import describe, make_engine, sqlite_url, upgrade, writing
 from app.service.tables import RECORDS
 
 
@@ -50,8 +50,8 @@ class ServiceDB:
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
-        """One transaction: committed when the block ends, rolled back when it raises."""
-        with self.engine.begin() as conn:
+        """One write transaction: committed when the block ends, rolled back when it raises."""
+        with writing(self.engine) as conn:
             yield conn
 
     @contextmanager
@@ -65,7 +65,7 @@ class ServiceDB:
         ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(table).values(**values)
         return ins.on_conflict_do_nothing()
 
-    def upsert(self, table: Table, key: str, **values: Any) -> Any:
+    def upsert(self, table: Table, key: str, /, **values: Any) -> Any:
         """``INSERT``, or ``UPDATE`` of the row whose ``key`` is taken (both dialects)."""
         ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(table).values(**values)
         return ins.on_conflict_do_update(index_elements=[key], set_={k: v for k, v in values.items() if k != key})

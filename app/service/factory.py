@@ -44,7 +44,7 @@ def build_embedder(settings: Settings) -> Embedder:
     if settings.embed_backend == "e5" and not settings.embed_model:
         import json
 
-        from ingest.e5model.convert import read_marker
+        from ingest.e5model.write import read_marker
 
         directory = e5_model_dir(settings)
         marker = read_marker(directory) or {}
@@ -74,7 +74,7 @@ def open_store(settings: Settings, embedder: Embedder) -> ChromaStore:
 
 
 def open_manifest(settings: Settings) -> Manifest:
-    return Manifest(settings.manifest_path)
+    return Manifest(settings.manifest_url)
 
 
 def load_region_tree(path: Path) -> dict[str, Any]:

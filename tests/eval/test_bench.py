@@ -1,4 +1,4 @@
-"""eval/bench.py on a tiny corpus: a real CLI ingest, real servers over HTTP, real Chroma and SQLite."""
+"""eval/bench/ on a tiny corpus: a real CLI ingest, real servers over HTTP, real Chroma and SQLite."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from eval import bench
+from eval.bench.config import EXTERNAL
+from eval.bench.corpus import Corpus, build_reused, count_chunks, first_docs, pick_questions, settings_for, tiny_corpus
+from eval.bench.latency import serve_latency
+from eval.bench.table import server_rows
+from eval.external import read_jsonl
 from tests.support import require
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.external]
@@ -17,18 +21,18 @@ N_DOCS = 6
 
 
 def _require_external() -> Path:
-    return require(bench.EXTERNAL / "cail2019_rc.docs.jsonl",
+    return require(EXTERNAL / "cail2019_rc.docs.jsonl",
                    "the external QA sets sit beside the repo as ../shared/external")
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> bench.Corpus:
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     src = _require_external()
     tmp = tmp_path_factory.mktemp("bench")
-    docs_file = bench.first_docs(src, N_DOCS, tmp / "cail_first.jsonl")
-    ids = {str(d["doc_id"]) for d in bench.read_jsonl(docs_file)}
-    questions = bench.pick_questions(["cail2019_rc"], ids, 4)
-    return bench.tiny_corpus(docs_file, tmp / "tiny", questions)
+    docs_file = first_docs(src, N_DOCS, tmp / "cail_first.jsonl")
+    ids = {str(d["doc_id"]) for d in read_jsonl(docs_file)}
+    questions = pick_questions(["cail2019_rc"], ids, 4)
+    return tiny_corpus(docs_file, tmp / "tiny", questions)
 
 
 def _manifest_chunks(data_dir: Path) -> int:
@@ -45,16 +49,16 @@ def _positive(x: object) -> bool:
     return isinstance(x, int | float) and math.isfinite(x) and x > 0
 
 
-def test_corpus_chunk_count_is_what_the_plan_estimates(tiny: bench.Corpus) -> None:
-    settings = bench.settings_for(tiny.data_dir)
-    estimate = sum(bench.count_chunks(d, settings.chunk_size, settings.chunk_overlap)
-                   for d in bench.read_jsonl(tiny.docs_file))
+def test_corpus_chunk_count_is_what_the_plan_estimates(tiny: Corpus) -> None:
+    settings = settings_for(tiny.data_dir)
+    estimate = sum(count_chunks(d, settings.chunk_size, settings.chunk_overlap)
+                   for d in read_jsonl(tiny.docs_file))
     assert tiny.docs == N_DOCS
     assert tiny.chunks == _manifest_chunks(tiny.data_dir) == estimate > 0
 
 
-def test_server_latency_figures_are_real(tiny: bench.Corpus) -> None:
-    res = bench.serve_latency(tiny.data_dir, tiny.questions, warmup=1)
+def test_server_latency_figures_are_real(tiny: Corpus) -> None:
+    res = serve_latency(tiny.data_dir, tiny.questions, warmup=1)
     assert res["chunks"] == res["vectors"] == tiny.chunks == _manifest_chunks(tiny.data_dir)
     assert res["documents"] == N_DOCS
     for part in ("search", "chat"):
@@ -64,18 +68,18 @@ def test_server_latency_figures_are_real(tiny: bench.Corpus) -> None:
         assert figures["p95_ms"] >= figures["p50_ms"]
     assert res["search"]["mean_hits"] > 0
     assert all(_positive(res[k]) for k in ("peak_rss_mb", "rss_ready_mb", "startup_s")), res
-    rows = bench.server_rows("tiny", tiny.name, res, None)
+    rows = server_rows("tiny", tiny.name, res, None)
     assert [r["chunks"] for r in rows] == [tiny.chunks, tiny.chunks]
     json.dumps(rows, ensure_ascii=False)  # --json can print them
 
 
-def test_reused_vectors_under_new_ids_make_a_servable_store(tiny: bench.Corpus, tmp_path: Path) -> None:
+def test_reused_vectors_under_new_ids_make_a_servable_store(tiny: Corpus, tmp_path: Path) -> None:
     from app.core.lexical import LexicalIndex
     from app.core.manifest import Manifest
 
     dest = tmp_path / "reused" / "data"
     copies = 3
-    built = bench.build_reused(tiny.data_dir, dest, copies)
+    built = build_reused(tiny.data_dir, dest, copies)
     assert built["source_chunks"] == tiny.chunks
     assert built["chunks"] == built["vectors"] == copies * tiny.chunks
     assert built["documents"] == copies * N_DOCS
@@ -98,9 +102,9 @@ def test_reused_vectors_under_new_ids_make_a_servable_store(tiny: bench.Corpus, 
     assert lexical is not None and set(lexical.ids) == ids
 
     with pytest.raises(ValueError, match="not empty"):
-        bench.build_reused(tiny.data_dir, dest, 1)
+        build_reused(tiny.data_dir, dest, 1)
 
-    res = bench.serve_latency(dest, tiny.questions[:2], chat=False, warmup=0)
+    res = serve_latency(dest, tiny.questions[:2], chat=False, warmup=0)
     assert res["chunks"] == res["vectors"] == copies * tiny.chunks  # the server's own count of both
     assert res["search"]["mean_hits"] > 0 and _positive(res["search"]["p50_ms"])
     assert res["sample_doc_ids"] and all("-copy" in d for d in res["sample_doc_ids"])

