@@ -41,7 +41,7 @@ def main(ctx: click.Context, data_dir: Path | None, verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "chromadb", "urllib3", "jieba", "bm25s", "sentence_transformers"):
+    for noisy in ("httpx", "chromadb", "urllib3", "jieba", "bm25s", "sentence_transformers", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         ctx.obj = Ctx(data_dir)

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
+from sqlalchemy import Engine
 
 from app.cli.base import Ctx, fail, main
 from app.core.database import History
 from app.core.errors import ShegongError
 
 
-def _histories(obj: Ctx) -> list[tuple[str, str, History]]:
+def _each(obj: Ctx, step: Callable[[Engine, History], str | None], say: Callable[[str | None], str]) -> None:
+    """``step`` on the records database, then on the manifest, one line each."""
+    from app.core.database import describe, make_engine
     from app.core.manifest import MANIFEST
     from app.service.tables import RECORDS
 
     s = obj.settings
-    return [("记录数据库", s.service_db_url, RECORDS), ("知识库清单", s.manifest_url, MANIFEST)]
+    for what, url, history in (("记录数据库", s.service_db_url, RECORDS), ("知识库清单", s.manifest_url, MANIFEST)):
+        try:
+            engine = make_engine(url)
+            revision = step(engine, history)
+        except ShegongError as exc:
+            fail(exc)
+            return
+        engine.dispose()
+        click.echo(f"{what} {describe(url)}：{say(revision)}")
 
 
 @main.group()
@@ -28,31 +41,15 @@ def db() -> None:
 @click.pass_obj
 def db_upgrade(obj: Ctx) -> None:
     """把数据库结构升级到最新版本（服务启动时也会自动升级；多个进程同时启动只升级一次）。"""
-    from app.core.database import describe, make_engine, upgrade
+    from app.core.database import upgrade
 
-    for what, url, history in _histories(obj):
-        try:
-            engine = make_engine(url)
-            revision = upgrade(engine, history)
-        except ShegongError as exc:
-            fail(exc)
-            return
-        engine.dispose()
-        click.echo(f"{what} {describe(url)} 已是最新版本 {revision}。")
+    _each(obj, upgrade, lambda rev: f"已是最新版本 {rev}。")
 
 
 @db.command("current")
 @click.pass_obj
 def db_current(obj: Ctx) -> None:
     """显示数据库当前的结构版本。"""
-    from app.core.database import current, describe, make_engine
+    from app.core.database import current
 
-    for what, url, history in _histories(obj):
-        try:
-            engine = make_engine(url)
-            revision = current(engine, history)
-        except ShegongError as exc:
-            fail(exc)
-            return
-        engine.dispose()
-        click.echo(f"{what} {describe(url)}：" + (f"版本 {revision}" if revision else "未升级（运行 shegong db upgrade，或启动服务时自动升级）"))
+    _each(obj, current, lambda rev: f"版本 {rev}" if rev else "未升级（运行 shegong db upgrade，或启动服务时自动升级）")

@@ -116,7 +116,14 @@ class Retriever:
         self._qlock = threading.Lock()
 
     # -- derived indexes, kept in step with the manifest ---------------------------------------
+    def _loaded(self) -> None:
+        """The derived indexes as the last search saw them (loaded on first use): lookups made while
+        answering one question read the same snapshot, without asking the manifest each time."""
+        if self._generation < 0:
+            self._refresh()
+
     def _refresh(self) -> None:
+        """Reload the derived indexes when the manifest changed: once per search."""
         gen = self.manifest.generation
         if gen == self._generation:
             return
@@ -132,16 +139,16 @@ class Retriever:
             self._chunks, self._lexical, self._generation = chunks, lex, gen
 
     def chunk(self, chunk_id: str) -> Chunk | None:
-        self._refresh()
+        self._loaded()
         return self._chunks.get(chunk_id)
 
     def doc_title(self, doc_id: str) -> str | None:
-        self._refresh()
+        self._loaded()
         return self._titles.get(doc_id)
 
     def idf(self, term: str) -> float:
         """log((N+1)/(df+1)) + 1 over chunks, cached per manifest generation."""
-        self._refresh()
+        self._loaded()
         df = self._df.get(term)
         if df is None:
             df = sum(1 for t in self._texts if term in t)
@@ -169,7 +176,7 @@ class Retriever:
         return [(h.chunk_id, h.score) for h in self.store.query(vec, n, where)]
 
     def lexical(self, query: str, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        self._refresh()
+        self._loaded()
         assert self._lexical is not None
         hits = self._lexical.search(query, n * 3 if filters else n)
         if filters:
