@@ -25,7 +25,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -143,3 +144,39 @@ def upgrade(engine: Engine, history: History, revision: str = "head") -> str | N
             return ctx.get_current_revision()
     except OperationalError as exc:
         raise ConfigError(f"无法升级数据库 {describe(str(engine.url))}：{exc.orig}") from exc
+
+
+# -- what differs between the two dialects --------------------------------------------------------
+def dialect_insert(engine: Engine, table: Table) -> Any:
+    """An ``INSERT`` of the engine's dialect, which has ``ON CONFLICT`` (SQLite and PostgreSQL)."""
+    return (postgresql if engine.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+def upsert(engine: Engine, table: Table, conflict: str, /, **values: Any) -> Any:
+    """``INSERT``, or ``UPDATE`` of the row whose ``conflict`` column is taken."""
+    ins = dialect_insert(engine, table).values(**values)
+    return ins.on_conflict_do_update(index_elements=[conflict], set_={k: v for k, v in values.items() if k != conflict})
+
+
+def insert_ignore(engine: Engine, table: Table, **values: Any) -> Any:
+    """``INSERT`` that does nothing where the row's key is taken."""
+    return dialect_insert(engine, table).values(**values).on_conflict_do_nothing()
+
+
+def run_migrations(metadata: MetaData) -> None:
+    """The body of a history's Alembic ``env.py``: run on the connection that :func:`upgrade`
+    opened (and locked); offline SQL is not supported."""
+    from alembic import context
+
+    config = context.config
+    connection = config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("run migrations through app.core.database.upgrade (shegong db upgrade)")
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table=config.attributes["version_table"],
+        render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
+    )
+    with context.begin_transaction():
+        context.run_migrations()

@@ -40,9 +40,8 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
-from app.core.database import History, describe, make_engine, sqlite_url, upgrade, writing
+from app.core.database import History, describe, dialect_insert, make_engine, sqlite_url, upgrade, upsert, writing
 from app.core.errors import ValidationError
 from app.core.types import Chunk, DocMeta
 
@@ -172,7 +171,7 @@ class Manifest:
 
     def set_meta(self, key: str, value: str) -> None:
         with writing(self.engine) as conn:
-            conn.execute(self._upsert(meta_table, "key", key=key, value=value))
+            conn.execute(upsert(self.engine, meta_table, "key", key=key, value=value))
 
     @property
     def generation(self) -> int:
@@ -214,7 +213,7 @@ class Manifest:
         }
         with writing(self.engine) as conn:
             conn.execute(delete(chunks_table).where(chunks_table.c.doc_id == record.doc_id))
-            conn.execute(self._upsert(documents, "doc_id", **row))
+            conn.execute(upsert(self.engine, documents, "doc_id", **row))
             if chunks:
                 conn.execute(insert(chunks_table), [
                     {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "position": c.position, "text": c.text,
@@ -231,8 +230,7 @@ class Manifest:
 
     def _bump(self, conn: Any) -> None:
         # one statement, so that writers on two nodes never lose a bump
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(meta_table).values(key="generation", value="1")
+        stmt = dialect_insert(self.engine, meta_table).values(key="generation", value="1")
         conn.execute(stmt.on_conflict_do_update(
             index_elements=["key"], set_={"value": cast(cast(meta_table.c.value, Integer) + 1, Text)}))
 
@@ -304,7 +302,7 @@ class Manifest:
             cur.deleted = deleted
         cur.updated_at, cur.updated_by = now(), by
         with writing(self.engine) as conn:
-            conn.execute(self._upsert(curation, "doc_id", doc_id=doc_id, meta_json=json.dumps(cur.meta, ensure_ascii=False),
+            conn.execute(upsert(self.engine, curation, "doc_id", doc_id=doc_id, meta_json=json.dumps(cur.meta, ensure_ascii=False),
                                       pinned_source=cur.pinned_source, deleted=int(cur.deleted),
                                       updated_at=cur.updated_at, updated_by=by))
         return cur
@@ -340,19 +338,11 @@ class Manifest:
         rows = [{"key": k, "vector": np.asarray(v, dtype=np.float32).tobytes()} for k, v in items]
         if not rows:
             return
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(embeddings)
+        stmt = dialect_insert(self.engine, embeddings)
         with writing(self.engine) as conn:
             conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"vector": stmt.excluded.vector}), rows)
 
     # -- helpers ------------------------------------------------------------------------------
-    def _upsert(self, table: Table, conflict: str, /, **values: Any) -> Any:
-        """INSERT, or UPDATE of the row whose ``conflict`` column is taken (both dialects)."""
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        ins = dialect.insert(table).values(**values)
-        return ins.on_conflict_do_update(index_elements=[conflict],
-                                         set_={k: v for k, v in values.items() if k != conflict})
-
     def backup_to(self, target: Path) -> None:
         """A consistent copy of a SQLite manifest through SQLite's online backup API (a PostgreSQL
         manifest is backed up with the database, by pg_dump)."""

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Table
-from sqlalchemy.dialects import postgresql, sqlite
 
-from app.core.database import describe, make_engine, sqlite_url, upgrade, writing
+from app.core.database import describe, insert_ignore, make_engine, sqlite_url, upgrade, upsert, writing
 from app.service.tables import RECORDS
 
 
@@ -62,10 +61,8 @@ class ServiceDB:
 
     def insert_ignore(self, table: Table, **values: Any) -> Any:
         """``INSERT`` that does nothing where the row's key is taken (both dialects)."""
-        ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(table).values(**values)
-        return ins.on_conflict_do_nothing()
+        return insert_ignore(self.engine, table, **values)
 
     def upsert(self, table: Table, key: str, /, **values: Any) -> Any:
         """``INSERT``, or ``UPDATE`` of the row whose ``key`` is taken (both dialects)."""
-        ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(table).values(**values)
-        return ins.on_conflict_do_update(index_elements=[key], set_={k: v for k, v in values.items() if k != key})
+        return upsert(self.engine, table, key, **values)
