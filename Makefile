@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(SHEGONG) setup-model
 
 run: setup
-	SHEGONG_AUTH=$${SHEGONG_AUTH:-off} $(SHEGONG) serve --ingest-default
+	SHEGONG_AUTH=$${SHEGONG_AUTH:-off} SHEGONG_VISIT_DEMO=$${SHEGONG_VISIT_DEMO:-on} $(SHEGONG) serve --ingest-default
 
 # The UI tests drive Debian's chromium (no browser download) with a CJK font, installed once here.
 CHROMIUM ?= /usr/bin/chromium

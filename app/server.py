@@ -11,7 +11,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api import routes_account, routes_admin, routes_chat, routes_docs, routes_health, routes_openai, routes_review
+from app.api import (
+    routes_account,
+    routes_admin,
+    routes_chat,
+    routes_docs,
+    routes_health,
+    routes_openai,
+    routes_review,
+    routes_visits,
+)
 from app.core.errors import AuthError, ForbiddenError, NotFoundError, RateLimitError, ShegongError, ValidationError
 from app.core.settings import Settings, disable_telemetry
 from app.service.state import build_state
@@ -87,6 +96,7 @@ def create_app(settings: Settings, *, ui: bool = True) -> FastAPI:
     app.include_router(routes_review.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_openai.router)
+    app.include_router(routes_visits.router)
 
     if ui:
         from app.ui.mount import mount_ui

@@ -86,6 +86,17 @@ def test_backup_and_restore_elsewhere(run, tmp_path: Path) -> None:  # type: ign
     assert "原数据保留在" in res.output
 
 
+def test_backup_and_restore_keep_the_records_and_the_visit_module(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "a.txt").write_text(TEXT, encoding="utf-8")
+    assert run("ingest", str(tmp_path / "a.txt")).exit_code == 0
+    assert run("region", "add", "备份测试居委（虚构）", "--parent", "宜川路街道").exit_code == 0
+    assert run("backup", str(tmp_path / "bk")).exit_code == 0
+    other = tmp_path / "restored"
+    assert run("restore", str(tmp_path / "bk"), data_dir=other).exit_code == 0
+    res = run("region", "list", data_dir=other)
+    assert "备份测试居委（虚构）" in res.output, res.output
+
+
 def test_doctor_json(run) -> None:  # type: ignore[no-untyped-def]
     res = run("doctor", "--json")
     report = json.loads(res.output)

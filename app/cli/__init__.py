@@ -6,7 +6,7 @@ Domain errors become a one-line Chinese message and exit code 1.
 
 from __future__ import annotations
 
-from app.cli import db, kb, serve, users
+from app.cli import db, kb, regions, serve, users
 from app.cli.base import main
 
 
@@ -18,4 +18,4 @@ def _register_eval() -> None:
 
 _register_eval()
 
-__all__ = ["db", "kb", "main", "serve", "users"]
+__all__ = ["db", "kb", "main", "regions", "serve", "users"]

@@ -33,19 +33,22 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["worker", "trainer", "evaluator", "admin"]), default="worker",
-              show_default=True, help="worker 社区工作者 / trainer 培训员 / evaluator 评测员 / admin 管理员")
-@click.option("--region", default="", help="所在地区（回答时本地区文件优先），如 宜川路街道")
+@click.option("--role", type=click.Choice(["worker", "supervisor", "trainer", "evaluator", "admin"]), default="worker",
+              show_default=True,
+              help="worker 社区工作者 / supervisor 居委书记、站长 / trainer 培训员 / evaluator 评测员 / admin 管理员")
+@click.option("--region", default="", help="所在地区（回答时本地区文件优先；居委书记/站长看这个地区的户），如 宜川路街道")
+@click.option("--supervises", default="", help="另给这个账号一个地区的走访查看范围（如培训员兼任站长）")
 @click.option("--password-stdin", is_flag=True, help="从标准输入读密码（脚本用）")
 @click.pass_obj
-def user_add(obj: Ctx, username: str, role: str, region: str, password_stdin: bool) -> None:
+def user_add(obj: Ctx, username: str, role: str, region: str, supervises: str, password_stdin: bool) -> None:
     """新建账号。"""
     from app.service.audit_actions import Action
     from app.service.records import AuditLog
 
     try:
         accounts = accounts_of(obj.settings)
-        u = accounts.add(username, _password(True, password_stdin), role=role, region=region)
+        u = accounts.add(username, _password(True, password_stdin), role=role, region=region,
+                         supervises=supervises)
         AuditLog(accounts.db).record("cli", Action.USER_ADD, u.username, {"role": u.role})
     except ShegongError as exc:
         fail(exc)

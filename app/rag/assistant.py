@@ -97,10 +97,11 @@ class Assistant:
         *,
         filters: Filters | None = None,
         prefer_region: str | None = None,
+        use_llm: bool = True,
     ) -> Turn:
         """analyse -> retrieve -> select -> assess, and the extractive draft."""
         t0 = time.perf_counter()
-        a = analyse(question, history, self.llm)
+        a = analyse(question, history, self.llm if use_llm else None)
         if a.guard is not None or a.chat is not None:
             ev = Evidence([], [])
         else:
@@ -174,6 +175,18 @@ class Assistant:
         t = self.prepare(question, history, filters=filters, prefer_region=prefer_region)
         for kind, value in self._events(t):
             yield {"type": kind, "answer": value.to_dict()} if kind == "done" else {"type": kind, "text": value}
+
+    def answer_offline(self, question: str, *, prefer_region: str | None = None) -> Answer:
+        """The extractive answer, never through the LLM: for questions made from residents' data
+        (a visit brief), which must not leave the machine unasked."""
+        t = self.prepare(question, None, prefer_region=prefer_region, use_llm=False)
+        if t.analysis.chat is not None:
+            ans = self.citer.introduction(t.analysis.chat)
+        elif t.verdict.refuse:
+            ans = self.citer.refusal(t.evidence.hits, t.verdict)
+        else:
+            ans = self.citer.extractive(t.draft, t.evidence.hits, t.evidence.notes)
+        return self._stamp(ans, t)
 
     def chat(
         self,

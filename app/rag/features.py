@@ -1,6 +1,6 @@
 """Features of (question, sentence in its passage) for the learned answer selector.
 
-One function computes them for training (``eval/train_selector.py``) and for answering
+One function computes them for training (``eval/train_selector/``) and for answering
 (``app/rag/select.py``), so the two can never drift apart. A candidate is a sentence of one of the
 retrieved passages; its features say how close it is to the question in meaning (the e5 cosine of
 question and sentence, alone and under its title and heading), in words (rarity-weighted coverage

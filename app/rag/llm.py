@@ -95,6 +95,16 @@ class LLMAnswerer:
         except Exception as exc:
             raise LLMError(f"大模型接口调用失败：{type(exc).__name__}: {exc}") from exc
 
+    def complete(self, text: str) -> str:
+        """One prompt, one reply (for structured drafting, e.g. a visit record from a note)."""
+        from langchain_core.messages import HumanMessage
+
+        try:
+            reply = self._chat.invoke([HumanMessage(content=text)])
+        except Exception as exc:
+            raise LLMError(f"大模型接口调用失败：{type(exc).__name__}: {exc}") from exc
+        return str(reply.content or "").strip()
+
     def condense(self, question: str, history: Sequence[dict[str, str]]) -> str:
         """A follow-up rewritten as a standalone question."""
         from langchain_core.messages import HumanMessage

@@ -23,9 +23,10 @@ from app.core.errors import AuthError, ForbiddenError, NotFoundError, RateLimitE
 from app.service.db import ServiceDB, now_iso
 from app.service.tables import tokens, users
 
-Role = Literal["worker", "trainer", "evaluator", "admin"]
-ROLES: tuple[Role, ...] = ("worker", "trainer", "evaluator", "admin")
-ROLE_NAMES = {"worker": "社区工作者", "trainer": "培训员", "evaluator": "评测员", "admin": "管理员"}
+Role = Literal["worker", "supervisor", "trainer", "evaluator", "admin"]
+ROLES: tuple[Role, ...] = ("worker", "supervisor", "trainer", "evaluator", "admin")
+ROLE_NAMES = {"worker": "社区工作者", "supervisor": "居委书记/站长", "trainer": "培训员", "evaluator": "评测员",
+              "admin": "管理员"}
 
 # What each role may do; every route names the permission it needs and the server checks it.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -36,10 +37,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit": frozenset({"trainer", "admin"}),
     "evaluate": frozenset({"evaluator", "admin"}),
     "users": frozenset({"admin"}),
+    # The visit module: which households are seen is the visit scope's business (app.service.visits.scope)
+    "visit": frozenset({"worker", "supervisor", "admin"}),
 }
 PERMISSION_NAMES = {
     "chat": "提问", "feedback": "评价回答", "curate": "管理知识库", "review": "处理待改进问题",
     "audit": "查看操作记录", "evaluate": "查看评测", "users": "管理账号",
+    "visit": "走访",
 }
 RATE_EXEMPT = frozenset({"evaluator", "admin"})
 
@@ -58,8 +62,19 @@ class User:
     role: Role
     region: str = ""
     disabled: bool = False
+    supervises: str = ""  # a region whose households this account sees as a supervisor
+
+    @property
+    def supervised_region(self) -> str:
+        """The region this account supervises in the visit module ('' for none); a supervisor's
+        own region unless ``supervises`` names another."""
+        if self.role == "supervisor":
+            return self.supervises or self.region
+        return self.supervises
 
     def can(self, permission: str) -> bool:
+        if permission == "visit" and self.supervised_region and not self.disabled:
+            return True  # a trainer or evaluator who also holds a supervisor scope
         return not self.disabled and self.role in PERMISSIONS[permission]
 
     def require(self, permission: str) -> None:
@@ -70,7 +85,17 @@ class User:
 
     def to_dict(self) -> dict[str, object]:
         return {"username": self.username, "role": self.role, "role_name": ROLE_NAMES[self.role],
-                "region": self.region, "disabled": self.disabled}
+                "region": self.region, "disabled": self.disabled, "supervises": self.supervised_region,
+                "visit_scope": self.visit_scope}
+
+    @property
+    def visit_scope(self) -> str:
+        """Which households the visit module shows: all (admin), region (a supervisor's), own, none."""
+        if self.role == "admin":
+            return "all"
+        if self.supervised_region:
+            return "region"
+        return "own" if self.can("visit") else "none"
 
 
 # With SHEGONG_AUTH=off (a local trial on 127.0.0.1) every request acts as this user.
@@ -102,7 +127,8 @@ class Accounts:
         self.token_ttl_s = token_ttl_s
 
     # -- users --------------------------------------------------------------------------------
-    def add(self, username: str, password: str, *, role: str = "worker", region: str = "") -> User:
+    def add(self, username: str, password: str, *, role: str = "worker", region: str = "",
+            supervises: str = "") -> User:
         username = username.strip()
         if not username or len(username) > 64:
             raise ValidationError("用户名不能为空，且不超过 64 个字符。")
@@ -113,8 +139,8 @@ class Accounts:
                 raise ValidationError(f"用户名“{username}”已存在。")
             uid = conn.execute(insert(users).values(
                 username=username, password_hash=_hasher.hash(password), role=r, region=region.strip(),
-                created_at=now_iso()).returning(users.c.id)).scalar_one()
-        return User(int(uid), username, r, region.strip())
+                supervises=supervises.strip(), created_at=now_iso()).returning(users.c.id)).scalar_one()
+        return User(int(uid), username, r, region.strip(), supervises=supervises.strip())
 
     def get(self, username: str) -> User:
         with self.db.read() as conn:
@@ -138,6 +164,20 @@ class Accounts:
             if disabled:
                 conn.execute(delete(tokens).where(tokens.c.user_id == user.id))
         return self.get(username)
+
+    def set_supervises(self, username: str, region: str) -> User:
+        """Give an account (any role) a supervisor's view of ``region``'s households ('' removes it)."""
+        user = self.get(username)
+        with self.db.tx() as conn:
+            conn.execute(update(users).where(users.c.id == user.id).values(supervises=region.strip()))
+        return self.get(username)
+
+    def by_id(self, user_id: int) -> User:
+        with self.db.read() as conn:
+            row = conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"没有编号为 {user_id} 的账号。")
+        return _user(row)
 
     def set_role(self, username: str, role: str) -> User:
         user = self.get(username)
@@ -178,7 +218,7 @@ class Accounts:
             raise AuthError("该账号已停用，请联系管理员。")
         with self.db.tx() as conn:
             conn.execute(update(users).where(users.c.id == row["id"]).values(failed_logins=0, locked_until=0))
-        user = User(row["id"], row["username"], row["role"], row["region"], False)
+        user = _user(row)
         return self.issue_token(user, label=label), user
 
     def issue_token(self, user: User, *, label: str = "") -> str:
@@ -200,7 +240,7 @@ class Accounts:
             raise AuthError("登录已过期，请重新登录。")
         if row["disabled"]:
             raise AuthError("该账号已停用，请联系管理员。")
-        return User(row["id"], row["username"], row["role"], row["region"], False)
+        return _user(row)
 
     def revoke(self, token: str) -> None:
         with self.db.tx() as conn:
@@ -211,8 +251,8 @@ class Accounts:
             return int(conn.execute(delete(tokens).where(tokens.c.expires_at < time.time())).rowcount)
 
 
-_USER_COLUMNS = (users.c.id, users.c.username, users.c.role, users.c.region, users.c.disabled)
+_USER_COLUMNS = (users.c.id, users.c.username, users.c.role, users.c.region, users.c.disabled, users.c.supervises)
 
 
 def _user(row: Any) -> User:
-    return User(row["id"], row["username"], row["role"], row["region"], bool(row["disabled"]))
+    return User(row["id"], row["username"], row["role"], row["region"], bool(row["disabled"]), row["supervises"])

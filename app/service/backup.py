@@ -1,4 +1,6 @@
-"""Consistent backup and restore of a data dir (manifest, Chroma store, lexical index).
+"""Consistent backup and restore of a data dir (manifest, Chroma store, lexical index, and the
+records database: accounts, conversations, the visit module's roster, visits, follow-ups and
+access log).
 
 A backup is taken under the writers' lock, with SQLite files copied through the online backup API,
 so it is consistent even while a server reads. Restore never deletes the current data: it is
@@ -44,6 +46,8 @@ def backup(settings: Settings, target: Path) -> dict[str, Any]:
     target.mkdir(parents=True, exist_ok=True)
     with data_lock(settings.data_dir):
         _sqlite_copy(settings.manifest_path, target / settings.manifest_path.name)
+        if settings.service_db_path.is_file():
+            _sqlite_copy(settings.service_db_path, target / settings.service_db_path.name)
         if settings.chroma_dir.is_dir():
             shutil.copytree(settings.chroma_dir, target / "chroma", ignore=shutil.ignore_patterns("*.lock"))
             db = settings.chroma_dir / "chroma.sqlite3"
@@ -74,7 +78,10 @@ def restore(settings: Settings, source: Path) -> dict[str, Any]:
     data.mkdir(parents=True, exist_ok=True)
     with data_lock(data):
         kept = None
+        records = source / settings.service_db_path.name
         parts = [settings.manifest_path, settings.chroma_dir, settings.lexical_dir]
+        if records.is_file():
+            parts.append(settings.service_db_path)
         if any(p.exists() for p in parts):
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             kept = data.parent / f"{data.name}.before-restore-{stamp}"
@@ -82,9 +89,12 @@ def restore(settings: Settings, source: Path) -> dict[str, Any]:
             for p in parts:
                 if p.exists():
                     shutil.move(str(p), kept / p.name)
-            for wal in data.glob(settings.manifest_path.name + "-*"):
-                shutil.move(str(wal), kept / wal.name)
+            for name in (settings.manifest_path.name, settings.service_db_path.name):
+                for wal in data.glob(name + "-*"):
+                    shutil.move(str(wal), kept / wal.name)
         shutil.copy2(source / settings.manifest_path.name, settings.manifest_path)
+        if records.is_file():
+            shutil.copy2(records, settings.service_db_path)
         if (source / "chroma").is_dir():
             shutil.copytree(source / "chroma", settings.chroma_dir)
         if (source / "lexical").is_dir():

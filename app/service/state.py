@@ -14,9 +14,10 @@ from app.service.accounts import Accounts
 from app.service.chat import ChatService
 from app.service.curation import Curator
 from app.service.db import ServiceDB
-from app.service.factory import build_assistant, build_ingestor
+from app.service.factory import build_assistant, build_ingestor, load_region_tree
 from app.service.ratelimit import RateLimiter
 from app.service.records import AuditLog, ConversationLog, ReviewQueue
+from app.service.visits import Visits
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class AppState:
     chat: ChatService
     chat_limit: RateLimiter
     upload_limit: RateLimiter
+    visits: Visits
 
 
 def build_state(settings: Settings) -> AppState:
@@ -50,6 +52,11 @@ def build_state(settings: Settings) -> AppState:
         log.info("retention: deleted %d conversations older than %d days", conversations.purged_at_start,
                  settings.retention_days)
     chat_limit = RateLimiter(limit=settings.rate_chat_per_min, window_s=60, what="提问")
+    visits = Visits.build(settings, db, assistant, retriever.manifest, load_region_tree(settings.regions_file))
+    if settings.visit_demo:
+        from app.service.visits.demo import load_demo
+
+        load_demo(visits, db)
     return AppState(
         settings=settings,
         embedder=retriever.embedder,
@@ -65,4 +72,5 @@ def build_state(settings: Settings) -> AppState:
         chat=ChatService(assistant, conversations, chat_limit),
         chat_limit=chat_limit,
         upload_limit=RateLimiter(limit=settings.rate_upload_per_hour, window_s=3600, what="上传"),
+        visits=visits,
     )

@@ -116,6 +116,9 @@ class UI:
         user = self.user(request)
         role = ROLE_NAMES[user.role]
         who = f"{html.escape(user.username)}（{role}）"
+        if user.can("visit"):
+            who += ' · <a href="/visits">走访</a>'
+
         if self.settings.auth == "off":
             banner = ('<div class="sg-banner">⚠️ 本机试用模式：未开启登录（SHEGONG_AUTH=off），只能在本机访问。'
                       '正式使用请创建账号并开启登录。</div>')

@@ -34,7 +34,9 @@ button{{margin-top:18px;width:100%;font-size:1.1rem;padding:10px;border:0;border
 
 
 def _safe_next(url: str) -> str:
-    return url if url.startswith(UI_PATH) and "//" not in url and "\\" not in url else UI_PATH
+    """Only a page of this service (the UI or the visit page), never another site."""
+    ok = url.startswith(UI_PATH) or url == "/visits" or url.startswith("/visits#")
+    return url if ok and "//" not in url and "\\" not in url else UI_PATH
 
 
 def add_login_routes(app: FastAPI, settings: Settings) -> None:

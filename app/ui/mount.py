@@ -12,6 +12,7 @@ from app.ui.handlers import UI
 from app.ui.layout import build
 from app.ui.login import add_login_routes
 from app.ui.render import CSS, MONO_FONTS, SYSTEM_FONTS, UI_PATH
+from app.ui.visits import add_visit_routes
 
 
 def mount_ui(app: FastAPI, settings: Settings) -> None:
@@ -19,6 +20,7 @@ def mount_ui(app: FastAPI, settings: Settings) -> None:
     from app.service.factory import load_region_tree, region_names
 
     add_login_routes(app, settings)
+    add_visit_routes(app, settings)
     regions = sorted(region_names(load_region_tree(settings.regions_file)))
     demo = build(UI(app, settings), regions)
     demo.queue(default_concurrency_limit=4)

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from app.core.settings import Settings
 from eval.bench import __doc__ as BENCH_DOC
-from eval.bench.config import CACHE_DIR, EXTERNAL, NAIVE_SPLIT, PARTS, SHARED
+from eval.bench.config import CACHE_DIR, EXTERNAL, NAIVE_SPLIT, PARTS, ROOT, SHARED
 from eval.bench.corpus import Corpus, build_corpus, build_reused, first_docs
 from eval.bench.ingest_speed import bench_ingest
 from eval.bench.latency import serve_latency
@@ -35,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--naive-max-chunks", type=int, default=1000,
                     help="measure the naive reference on corpora up to this many chunks (1000); embedding its "
                          "index the first time takes ~3 min for the 1k corpus, ~30 min for 10k; then cached")
+    ap.add_argument("--visit-households", type=int, default=None, help="households for the visit rows (100000)")
+    ap.add_argument("--visit-visits", type=int, default=None, help="visit records for the visit rows (1000000)")
     ap.add_argument("--skip", action="append", default=[], choices=PARTS, help="leave a part out (repeatable)")
     ap.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
     ap.add_argument("--naive-child", type=Path, help=argparse.SUPPRESS)
@@ -70,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         timings["ingest"] = time.perf_counter() - t
 
     corpora: list[Corpus] = []
-    want_corpora = not ({"serve", "reuse", "naive"} <= skip)
+    want_corpora = not ({"serve", "reuse", "naive", "visits"} <= skip)
     if want_corpora and not EXTERNAL.is_dir():
         notes.append(f"{EXTERNAL} is absent: no server, reuse or naive figures")
     elif want_corpora:
@@ -137,6 +140,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                                     "(new ids)", {**res, "build": built}, {"note": "n/a (would need re-embedding)"})
                 notes.append(f"server on the reused store: ready in {res['startup_s']} s, RSS "
                              f"{res['rss_ready_mb']} MB when ready, {res['rss_end_mb']} MB after the queries")
+
+    if "visits" not in skip:
+        from eval.bench.visits import bench_visits
+
+        t = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="shegong-visits-") as tmpdir:
+            vset = Settings(data_dir=Path(tmpdir), knowledge_dir=ROOT / "knowledge")
+            biggest = max(corpora, key=lambda c: c.chunks).data_dir if corpora else None
+            vrows, vnotes = bench_visits(
+                vset, biggest, households_n=args.visit_households or (10_000 if args.quick else 100_000),
+                visits_n=args.visit_visits or (100_000 if args.quick else 1_000_000), say=say)
+        rows += vrows
+        notes += vnotes
+        timings["visits"] = time.perf_counter() - t
 
     write_figures(rows, notes, timings, took_s=time.perf_counter() - t_start, load_before=load_before,
                   load_after=os.getloadavg(), queries=args.queries, json_out=args.json_out, as_json=args.json)

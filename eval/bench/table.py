@@ -61,6 +61,8 @@ def naive_cell(n: dict[str, Any] | None) -> str:
         return "—"
     if "note" in n:
         return str(n["note"])
+    if "what" in n:  # a reference other than the naive RAG pipeline
+        return f"{_fmt(n['p50_ms'])} / {_fmt(n['p95_ms'])} ms · {n['what']}"
     return (f"{_fmt(n['p50_ms'])} / {_fmt(n['p95_ms'])} ms · {_fmt(n['qps'])} q/s · {n['chunks']} chunks · "
             f"{n['peak_rss_mb']} MB")
 

@@ -1,6 +1,6 @@
 """Select: the learned answer selector scores every sentence of the retrieved passages.
 
-The model (``app/rag/models/selector.json``, trained by ``eval/train_selector.py``, described in
+The model (``app/rag/models/selector.json``, trained by ``eval/train_selector/``, described in
 ``app/rag/models/SELECTOR_CARD.md``) gives each (question, sentence in its passage) a calibrated
 probability that the sentence answers the question. The best of those is also the answerability
 score that the assess stage compares with one threshold. Sentence vectors are computed at ingest

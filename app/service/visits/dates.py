@@ -1,0 +1,222 @@
+"""Relative days in what a worker says ("明天", "下周三", "三天后", "月底", "下个月初"), resolved
+against the day the note was written. Weeks begin on Monday, as on Chinese calendars.
+
+>>> import datetime as dt
+>>> d = dt.date(2026, 12, 1)  # a Tuesday
+>>> [x.isoformat() for _, _, x in find_days("明天去 下周三再打 月底前送表", d)]
+['2026-12-02', '2026-12-09', '2026-12-31']
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+
+_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+           "八": 8, "九": 9}
+_WEEKDAY = {"一": 0, "1": 0, "二": 1, "2": 1, "三": 2, "3": 2, "四": 3, "4": 3, "五": 4, "5": 4, "六": 5, "6": 5,
+            "日": 6, "天": 6, "末": 5, "7": 6}
+NUM = r"(?:\d{1,3}|[零〇一二两俩三四五六七八九十]{1,3})"
+
+
+def number(s: str) -> int:
+    """'3', '三', '十二', '二十', '两' -> int."""
+    if s.isdigit():
+        return int(s)
+    if "十" in s:
+        head, _, tail = s.partition("十")
+        return (_DIGITS.get(head, 1) if head else 1) * 10 + (_DIGITS.get(tail, 0) if tail else 0)
+    value = 0
+    for ch in s:
+        value = value * 10 + _DIGITS.get(ch, 0)
+    return value
+
+
+def _add_months(d: dt.date, months: int, day: int) -> dt.date:
+    y, m = divmod(d.month - 1 + months, 12)
+    y, m = d.year + y, m + 1
+    return dt.date(y, m, min(day, calendar.monthrange(y, m)[1]))
+
+
+def _month_end(d: dt.date) -> dt.date:
+    return d.replace(day=calendar.monthrange(d.year, d.month)[1])
+
+
+_WEEK = r"(?:周|星期|礼拜)"
+# (pattern, resolver(match, today) -> date); tried in this order at each position, longest first
+_RULES: list[tuple[re.Pattern[str], object]] = []
+
+
+def _rule(pattern: str):  # type: ignore[no-untyped-def]
+    def wrap(fn):  # type: ignore[no-untyped-def]
+        _RULES.append((re.compile(pattern), fn))
+        return fn
+    return wrap
+
+
+@_rule(rf"(?:下下个?{_WEEK})([一二三四五六日天末1-7])")
+def _week_after_next(m: re.Match[str], d: dt.date) -> dt.date:
+    return d - dt.timedelta(days=d.weekday()) + dt.timedelta(days=14 + _WEEKDAY[m.group(1)])
+
+
+@_rule(rf"(?:下个?{_WEEK})([一二三四五六日天末1-7])")
+def _next_week(m: re.Match[str], d: dt.date) -> dt.date:
+    return d - dt.timedelta(days=d.weekday()) + dt.timedelta(days=7 + _WEEKDAY[m.group(1)])
+
+
+@_rule(rf"(?:上个?{_WEEK})([一二三四五六日天末1-7])")
+def _last_week(m: re.Match[str], d: dt.date) -> dt.date:
+    return d - dt.timedelta(days=d.weekday()) + dt.timedelta(days=-7 + _WEEKDAY[m.group(1)])
+
+
+@_rule(rf"(?:这个?|本){_WEEK}([一二三四五六日天末1-7])")
+def _this_week(m: re.Match[str], d: dt.date) -> dt.date:
+    return d - dt.timedelta(days=d.weekday()) + dt.timedelta(days=_WEEKDAY[m.group(1)])
+
+
+@_rule(rf"{_WEEK}末")
+def _weekend(m: re.Match[str], d: dt.date) -> dt.date:
+    """A bare 周末: the Saturday of the current week."""
+    return d - dt.timedelta(days=d.weekday()) + dt.timedelta(days=5)
+
+
+@_rule(rf"{_WEEK}([一二三四五六日天末1-7])")
+def _weekday(m: re.Match[str], d: dt.date) -> dt.date:
+    """A bare 周五: the next one from today (today itself when it is that day)."""
+    return d + dt.timedelta(days=(_WEEKDAY[m.group(1)] - d.weekday()) % 7)
+
+
+@_rule(rf"({NUM})个?(?:星期|礼拜|周)(?:之?内|以内|后|之后)")
+def _weeks(m: re.Match[str], d: dt.date) -> dt.date:
+    return d + dt.timedelta(days=7 * number(m.group(1)))
+
+
+@_rule(rf"({NUM})个?月(?:之?内|以内|后|之后)")
+def _months_within(m: re.Match[str], d: dt.date) -> dt.date:
+    return d + dt.timedelta(days=30 * number(m.group(1)))
+
+
+@_rule(rf"({NUM})[天日](?:之?内|以内|后|之后|以后)|过({NUM})天")
+def _days(m: re.Match[str], d: dt.date) -> dt.date:
+    return d + dt.timedelta(days=number(m.group(1) or m.group(2)))
+
+
+@_rule(r"过两天|过几天")
+def _few_days(m: re.Match[str], d: dt.date) -> dt.date:
+    return d + dt.timedelta(days=2 if "两" in m.group(0) else 3)
+
+
+@_rule(rf"({NUM})月({NUM})[号日]")
+def _month_day(m: re.Match[str], d: dt.date) -> dt.date:
+    month, day = number(m.group(1)), number(m.group(2))
+    try:
+        out = dt.date(d.year, month, day)
+    except ValueError:
+        return d
+    return out.replace(year=d.year + 1) if (d - out).days > 180 else out
+
+
+@_rule(r"下个?月(?:初|头)")
+def _next_month_start(m: re.Match[str], d: dt.date) -> dt.date:
+    return _add_months(d, 1, 5)
+
+
+@_rule(r"下个?月(?:底|末)")
+def _next_month_end(m: re.Match[str], d: dt.date) -> dt.date:
+    return _month_end(_add_months(d, 1, 1))
+
+
+@_rule(r"下个?月(?:中|中旬)")
+def _next_month_mid(m: re.Match[str], d: dt.date) -> dt.date:
+    return _add_months(d, 1, 15)
+
+
+@_rule(r"下个月|下月")
+def _next_month(m: re.Match[str], d: dt.date) -> dt.date:
+    return _add_months(d, 1, 1)
+
+
+@_rule(r"(?:这个月|本月)?(?:月底|月末)")
+def _month_end_rule(m: re.Match[str], d: dt.date) -> dt.date:
+    return _month_end(d)
+
+
+@_rule(r"(?:这个月|本月)?月中")
+def _mid_month(m: re.Match[str], d: dt.date) -> dt.date:
+    mid = d.replace(day=15)
+    return mid if mid >= d else _add_months(d, 1, 15)
+
+
+@_rule(r"年底|年末|元旦前|元旦之前")
+def _year_end(m: re.Match[str], d: dt.date) -> dt.date:
+    return dt.date(d.year, 12, 31)
+
+
+@_rule(r"国庆(?:节)?(?:后|之后|以后)")
+def _after_national_day(m: re.Match[str], d: dt.date) -> dt.date:
+    out = dt.date(d.year, 10, 8)
+    return out if out >= d - dt.timedelta(days=30) else dt.date(d.year + 1, 10, 8)
+
+
+@_rule(rf"(?<![月\d零〇一二两三四五六七八九十])({NUM})[号日](?![子期楼室栋幢门弄床])")
+def _day_of_month(m: re.Match[str], d: dt.date) -> dt.date:
+    day = number(m.group(1))
+    if not 1 <= day <= 31:
+        return d
+    try:
+        out = d.replace(day=day)
+    except ValueError:
+        return _month_end(d)
+    return out if out >= d else _add_months(d, 1, day)
+
+
+@_rule(r"大后天")
+def _in_three(m: re.Match[str], d: dt.date) -> dt.date:
+    return d + dt.timedelta(days=3)
+
+
+@_rule(r"后天")
+def _in_two(m: re.Match[str], d: dt.date) -> dt.date:
+    return d + dt.timedelta(days=2)
+
+
+@_rule(r"明天|明日|明早|明儿")
+def _tomorrow(m: re.Match[str], d: dt.date) -> dt.date:
+    return d + dt.timedelta(days=1)
+
+
+@_rule(r"大前天")
+def _three_ago(m: re.Match[str], d: dt.date) -> dt.date:
+    return d - dt.timedelta(days=3)
+
+
+@_rule(r"前天")
+def _two_ago(m: re.Match[str], d: dt.date) -> dt.date:
+    return d - dt.timedelta(days=2)
+
+
+@_rule(r"昨天|昨日|昨晚|昨儿")
+def _yesterday(m: re.Match[str], d: dt.date) -> dt.date:
+    return d - dt.timedelta(days=1)
+
+
+@_rule(rf"今天|今日|今早|今儿|今晚|当天|等一?下|晚点|晚些|现在|马上|下午|晚上|待会儿?|半个?小时|{NUM}(?:分钟|个?小时)")
+def _today(m: re.Match[str], d: dt.date) -> dt.date:
+    return d
+
+
+@_rule(rf"({NUM})天前")
+def _days_ago(m: re.Match[str], d: dt.date) -> dt.date:
+    return d - dt.timedelta(days=number(m.group(1)))
+
+
+def find_days(text: str, today: dt.date) -> list[tuple[int, int, dt.date]]:
+    """Every day expression in ``text`` as (start, end, day), left to right, none overlapping."""
+    found: list[tuple[int, int, dt.date]] = []
+    for pattern, fn in _RULES:
+        for m in pattern.finditer(text):
+            if any(s < m.end() and m.start() < e for s, e, _ in found):
+                continue
+            found.append((m.start(), m.end(), fn(m, today)))  # type: ignore[operator]
+    return sorted(found)

@@ -1,0 +1,133 @@
+"""The visit page in a real headless Chromium at 375x812 against a real server: a worker opens
+the plan, a household and its brief with cited sources, dictates a note, confirms the drafted
+record while the browser is offline, reloads, and the record is sent once the signal is back; the
+follow-up is in the 台账; the region's supervisor sees the urgent record first and closes it.
+Screenshots go to ``test-output/screenshots/visits-*.png``."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from app.core.settings import Settings
+from tests.support import PASSWORD, cli, shegong_server
+from tests.ui.test_browser import PHONE, SHOTS, PageLog, browser  # noqa: F401  (the browser fixture)
+
+JUWEI = "晨光居委（虚构示例）"
+NOTE = "嗯那个今天上午去了浏览器测试户 老人说前天晚上在卫生间摔了一跤 腰很疼起不来床 明天帮她联系社区医生上门"
+
+
+@pytest.fixture(scope="module")
+def visit_server(kb_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    data = tmp_path_factory.mktemp("visit-ui") / "data"
+    shutil.copytree(kb_settings.data_dir, data)
+    for name, role in (("wang", "worker"), ("zhan", "supervisor")):
+        r = cli(data, "user", "add", name, "--role", role, "--region", "宜川路街道", "--password-stdin",
+                stdin=PASSWORD + "\n")
+        assert r.returncode == 0, r.stderr
+    with shegong_server({"SHEGONG_DATA_DIR": str(data), "SHEGONG_AUTH": "on", "SHEGONG_VISIT_DEMO": "on"}) as url:
+        tok = httpx.post(url + "/api/auth/login", json={"username": "zhan", "password": PASSWORD}, timeout=60).json()["token"]
+        r = httpx.post(url + "/api/households", headers={"Authorization": f"Bearer {tok}"}, timeout=60, json={
+            "juwei": JUWEI, "xiaoqu": "浏览器测试小区（虚构）", "building": "7", "room": "702", "worker": "wang",
+            "tags": ["独居老人", "高龄"], "members": [{"name": "浏览器测试户", "relation": "本人", "birth_year": 1936,
+                                                  "phone": "13900007702"}]})
+        assert r.status_code == 200, r.text
+        yield url, r.json()["id"]
+
+
+def _login(page: Any, url: str, user: str) -> None:
+    page.goto(url + "/visits")
+    page.wait_for_url("**/login**")
+    page.fill("#u", user)
+    page.fill("#p", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/visits**")
+
+
+def _visits_of(url: str, hid: int) -> list[dict[str, Any]]:
+    tok = httpx.post(url + "/api/auth/login", json={"username": "zhan", "password": PASSWORD}, timeout=60).json()["token"]
+    return httpx.get(f"{url}/api/households/{hid}/visits", headers={"Authorization": f"Bearer {tok}"},
+                     timeout=60).json()["items"]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_workers_visit_from_plan_to_closed_followup(visit_server: tuple[str, int], browser: Any) -> None:  # noqa: F811
+    url, hid = visit_server
+    ctx = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN")
+    page = ctx.new_page()
+    log = PageLog(page, url)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _login(page, url, "wang")
+    item = page.locator(f'a[data-household="{hid}"]')
+    try:
+        item.wait_for(timeout=60_000)
+    except Exception:
+        page.screenshot(path=str(SHOTS / "visits-0-plan-failed.png"), full_page=True)
+        raise AssertionError(f"the plan did not show the household: {page.inner_text('body')[:800]} {errors}") from None
+    assert "独居老人" in item.inner_text() and "尚无入户走访记录" in item.inner_text()
+    page.screenshot(path=str(SHOTS / "visits-1-plan.png"), full_page=True)
+
+    item.click()
+    page.wait_for_selector("#policies", timeout=60_000)
+    policies = page.locator("#policies").inner_text()
+    assert "可了解是否符合" in policies and "[1]" in policies, policies
+    assert "139****7702" in page.inner_text("main")
+    page.screenshot(path=str(SHOTS / "visits-2-brief.png"), full_page=True)
+
+    page.click("text=写走访记录")
+    page.fill("#note", NOTE)
+    page.click("#make-draft")
+    page.wait_for_selector("#record", timeout=60_000)
+    assert page.locator("select[name=risk]").input_value() == "紧急"
+    assert "摔倒" in page.inner_text("#record")
+    due = page.locator(".fu-due").first.input_value()
+    assert due, "the follow-up's deadline was resolved"
+    page.screenshot(path=str(SHOTS / "visits-3-draft.png"), full_page=True)
+
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")  # the page is cached for offline use
+    ctx.set_offline(True)
+    page.click("#confirm")
+    page.wait_for_selector("#queued", timeout=30_000)
+    page.reload()  # no signal: the page comes from the service worker, the record from the phone's storage
+    page.wait_for_selector("#outbox:not([hidden])", timeout=30_000)
+    assert "1 条走访记录待发送" in page.inner_text("#outbox")
+    page.screenshot(path=str(SHOTS / "visits-4-offline-outbox.png"), full_page=True)
+    assert _visits_of(url, hid) == []  # nothing reached the server yet
+
+    ctx.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    page.wait_for_selector("#outbox[hidden]", state="attached", timeout=60_000)
+    saved = _visits_of(url, hid)
+    assert len(saved) == 1 and saved[0]["risk"] == "紧急"
+    page.goto(url + "/visits#followups")
+    page.wait_for_selector("[data-followup]", timeout=30_000)
+    assert "联系社区医生" in page.inner_text("main")
+    page.screenshot(path=str(SHOTS / "visits-5-ledger.png"), full_page=True)
+    assert not log.external(), log.external()
+    assert not errors, errors
+    ctx.close()
+
+    sup = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN")
+    spage = sup.new_page()
+    _login(spage, url, "zhan")
+    spage.wait_for_selector("text=紧急记录", timeout=60_000)
+    first = spage.locator("a.card.urgent").first
+    assert "浏览器测试小区" in first.inner_text()
+    spage.screenshot(path=str(SHOTS / "visits-6-supervisor.png"), full_page=True)
+    spage.goto(url + "/visits#followups")
+    spage.locator("[data-followup]").first.wait_for(timeout=30_000)
+    card = spage.locator("[data-followup]", has_text="联系社区医生")  # the demo roster has its own urgent item
+    assert card.count() == 1 and "紧急" in card.inner_text()
+    card.locator(".close-note").fill("已联系家庭医生，下午上门查看")
+    card.locator("button.close").click()
+    spage.wait_for_selector("text=已关闭", timeout=30_000)
+    spage.screenshot(path=str(SHOTS / "visits-7-closed.png"), full_page=True)
+    assert _visits_of(url, hid)[0]["acknowledged"]
+    sup.close()
+

@@ -1,0 +1,50 @@
+"""Quick capture against the fictional dictated notes in eval/capture/ (three authors; dev notes
+are what the rules were tuned on, the test half is only read here and in the closing report)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from app.service.visits.capture import draft_record
+from eval.capture.score import gates, load, score
+
+
+def test_the_rules_hold_on_the_notes_they_were_tuned_on() -> None:
+    s = score(load("dev"))
+    assert s["notes"] >= 200
+    assert gates(s) == [], gates(s)
+
+
+@pytest.mark.xfail(strict=False, reason="issue 17 gate not met yet on the held-out test half (2026-12-01, after two "
+                                        "dev-only tuning rounds): urgent recall 1.0, 1 of 8 negated-only notes 紧急, "
+                                        "dates 0.861 (needs 0 and 0.9)")
+def test_the_issues_gate_on_the_held_out_test_half() -> None:
+    s = score(load("test"))
+    assert s["notes"] == 36
+    assert gates(s) == [], gates(s)
+
+
+def test_the_test_half_is_never_below_what_was_reported() -> None:
+    """What the closing note reports for the test half, as a floor: a change that loses urgent
+    records on unseen notes fails here."""
+    s = score(load("test"))
+    assert s["urgent_recall"] == 1.0
+    assert s["negated_only_urgent"] <= 1 and s["dates_right"] >= 0.86
+
+
+@pytest.mark.parametrize(("note", "risk", "signs"), [
+    ("去了李阿姨家 没有摔倒 就是腿有点疼", "关注", []),
+    ("王老伯 刚才在厨房摔倒了 起不来", "紧急", ["摔倒"]),
+    ("怕她摔倒 给她家装了扶手", "正常", []),
+])
+def test_negation_and_fear(note: str, risk: str, signs: list[str]) -> None:
+    d = draft_record(note, dt.date(2026, 12, 1))
+    assert d.risk_signs == signs
+    assert (d.risk == "紧急") == (risk == "紧急")
+
+
+def test_a_20000_character_note_is_cut_not_refused() -> None:
+    d = draft_record("摔倒" + "啊" * 20000, dt.date(2026, 12, 1))
+    assert d.risk == "紧急" and len(d.notes) <= 5000
