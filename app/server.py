@@ -15,6 +15,7 @@ from app.api import (
     routes_account,
     routes_admin,
     routes_chat,
+    routes_dashboard,
     routes_docs,
     routes_health,
     routes_openai,
@@ -97,6 +98,7 @@ def create_app(settings: Settings, *, ui: bool = True) -> FastAPI:
     app.include_router(routes_admin.router)
     app.include_router(routes_openai.router)
     app.include_router(routes_visits.router)
+    app.include_router(routes_dashboard.router)
 
     if ui:
         from app.ui.mount import mount_ui

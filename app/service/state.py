@@ -13,6 +13,7 @@ from app.rag.assistant import Assistant
 from app.service.accounts import Accounts
 from app.service.chat import ChatService
 from app.service.curation import Curator
+from app.service.dashboard import Dashboard
 from app.service.db import ServiceDB
 from app.service.factory import build_assistant, build_ingestor, load_region_tree
 from app.service.ratelimit import RateLimiter
@@ -39,6 +40,7 @@ class AppState:
     chat_limit: RateLimiter
     upload_limit: RateLimiter
     visits: Visits
+    dashboard: Dashboard
 
 
 def build_state(settings: Settings) -> AppState:
@@ -73,4 +75,5 @@ def build_state(settings: Settings) -> AppState:
         chat_limit=chat_limit,
         upload_limit=RateLimiter(limit=settings.rate_upload_per_hour, window_s=3600, what="上传"),
         visits=visits,
+        dashboard=Dashboard(db, visits),
     )

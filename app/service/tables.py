@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Column, Float, ForeignKey, Index, Integer, MetaData, Table, Text
+from sqlalchemy import Column, Float, ForeignKey, Index, Integer, MetaData, Table, Text, text
 
 from app.core.database import History
 
@@ -204,6 +204,12 @@ visits = Table(
     Column("created_at", Text, nullable=False),
     Index("visits_household", "household_id", "visited_on"),
     Index("visits_worker", "worker_id", "visited_on"),
+    Index("visits_day", "visited_on"),  # the dashboard's months
+    # Partial indexes: the few visits with needs, and the urgent ones not yet acknowledged
+    Index("visits_with_needs", "visited_on", sqlite_where=text("needs_json != '[]'"),
+          postgresql_where=text("needs_json != '[]'")),
+    Index("visits_urgent_open", "household_id", sqlite_where=text("risk = '紧急' AND acknowledged_at = ''"),
+          postgresql_where=text("risk = '紧急' AND acknowledged_at = ''")),
 )
 
 followups = Table(

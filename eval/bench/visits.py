@@ -141,6 +141,20 @@ def plan_latency(db: ServiceDB, settings: Settings, info: dict[str, Any], n: int
             "sup_due": sp["total"]}
 
 
+def dashboard_latency(db: ServiceDB, settings: Settings, info: dict[str, Any], n: int = 10) -> dict[str, Any]:
+    """A street's dashboard (the supervisor of 宜川路街道: a fifth of the roster)."""
+    from app.service.dashboard import Dashboard
+
+    board = Dashboard(db, _module(db, settings))
+    sup = User(id=0, username="bench-street", role="supervisor", region=STREETS[0])
+    ms = []
+    for _ in range(n):
+        t = time.perf_counter()
+        s = board.summary(sup)
+        ms.append((time.perf_counter() - t) * 1000)
+    return {"p50": _pct(ms, .5), "p95": _pct(ms, .95), "households": s["households"]}
+
+
 def roster_xlsx(rows: int, juwei: str) -> bytes:
     import openpyxl
 
@@ -214,6 +228,11 @@ def bench_visits(settings: Settings, corpus_dir: Path | None, *, households_n: i
                                 extra={"due_per_plan": p["due_per_plan"]}))
                 rows.append(row(f"visits ({engine}): a supervisor's plan for one 居委", f"{households_n // 50} households",
                                 None, p50=p["sup_p50"], p95=p["sup_p95"], extra={"due": p["sup_due"]}))
+                say(f"visits ({engine}): a street's dashboard")
+                dash = dashboard_latency(db, settings, info)
+                rows.append(row(f"visits ({engine}): a street's dashboard (GET /api/dashboard)",
+                                f"{dash['households']} households of {households_n // 1000}k", None,
+                                p50=dash["p50"], p95=dash["p95"]))
                 if corpus_dir is not None and engine == "sqlite":
                     say(f"visits ({engine}): brief latency over {corpus_dir}")
                     b = brief_latency(corpus_dir, db, settings, info)

@@ -18,20 +18,21 @@ from app.service.visits.capture import Rules, draft_record
 NOTES = Path(__file__).with_name("notes.jsonl")  # 72 notes, half dev and half test
 DEV2 = Path(__file__).with_name("notes_dev2.jsonl")  # 90 more dev notes by a second author
 DEV3 = Path(__file__).with_name("notes_dev3.jsonl")  # 80 more, mostly negated or feared signs, a third author
+SET4 = Path(__file__).with_name("notes_set4.jsonl")  # 60 by a fourth author, half dev and half test
 
 
-def load(split: str = "all", paths: tuple[Path, ...] = (NOTES, DEV2, DEV3)) -> list[dict[str, Any]]:
-    """``dev``: what rules are tuned on (all three files); ``test``: only to report; ``dev1``/``dev2``/``dev3``:
-    one file's dev notes."""
+def load(split: str = "all", paths: tuple[Path, ...] = (NOTES, DEV2, DEV3, SET4)) -> list[dict[str, Any]]:
+    """``dev``: what rules are tuned on (every file's dev notes); ``test``: the held-out halves of
+    notes.jsonl and notes_set4.jsonl, only to report (``test1``, ``test4``: one of them);
+    ``dev1``..``dev4``: one file's dev notes."""
     rows = []
     for path in paths:
         if path.is_file():
             rows += [json.loads(line) | {"file": path.stem} for line in path.read_text(encoding="utf-8").splitlines()
                      if line.strip()]
-    if split == "dev1":
-        return [r for r in rows if r["file"] == NOTES.stem and r["split"] == "dev"]
-    if split in ("dev2", "dev3"):
-        return [r for r in rows if r["file"] == (DEV2 if split == "dev2" else DEV3).stem]
+    files = {"1": NOTES.stem, "2": DEV2.stem, "3": DEV3.stem, "4": SET4.stem}
+    if split[:-1] in ("dev", "test") and split[-1] in files:
+        return [r for r in rows if r["file"] == files[split[-1]] and r["split"] == split[:-1]]
     return [r for r in rows if split == "all" or r["split"] == split]
 
 

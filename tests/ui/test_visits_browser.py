@@ -131,3 +131,24 @@ def test_a_workers_visit_from_plan_to_closed_followup(visit_server: tuple[str, i
     assert _visits_of(url, hid)[0]["acknowledged"]
     sup.close()
 
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.parametrize("viewport", [PHONE, {"width": 1280, "height": 900}], ids=["phone", "desk"])
+def test_the_supervisors_dashboard_opens_the_list_behind_a_figure(visit_server: tuple[str, int], browser: Any,  # noqa: F811
+                                                                  viewport: dict[str, int]) -> None:
+    url, _ = visit_server
+    ctx = browser.new_context(viewport=viewport, locale="zh-CN")
+    page = ctx.new_page()
+    log = PageLog(page, url)
+    _login(page, url, "zhan")
+    page.goto(url + "/visits#board")
+    page.wait_for_selector("[data-figure]", timeout=60_000)
+    assert "本月走访覆盖" in page.inner_text("main") and "知识库使用" in page.inner_text("main")
+    page.click('[data-figure="overdue"]')
+    page.wait_for_selector("#behind a.card", timeout=30_000)
+    assert "逾期未访的户" in page.inner_text("#behind")
+    page.screenshot(path=str(SHOTS / f"visits-8-board-{viewport['width']}.png"), full_page=True)
+    assert not log.external(), log.external()
+    ctx.close()

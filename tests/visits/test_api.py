@@ -296,3 +296,20 @@ class TestImportExport:
         log = svc.call("admin", "GET", "/api/access-log?action=export").json()["entries"]
         assert log and log[0]["detail"]["masked"] is True
 
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_dashboard_by_role_and_scope(svc: Svc) -> None:
+    q = f"/api/dashboard?juwei={JUWEI}"
+    want = {"w1": 200, "w2": 200, "sup": 200, "sup_other": 403, "trainer": 200, "evaluator": 403,
+            "trainer_sup": 200, "admin": 200}
+    got = {who: svc.call(who, "GET", q).status_code for who in ROLES}
+    assert got == want
+    assert svc.call("trainer", "GET", q).json()["visits"] is None  # the knowledge-base panel only
+    mine = svc.call("w1", "GET", "/api/dashboard").json()
+    region = svc.call("sup", "GET", q).json()
+    assert mine["scope"] == "own" and region["scope"] == "region" and region["households"] > mine["households"]
+    behind = svc.call("sup", "GET", f"/api/dashboard/households?metric=overdue&juwei={JUWEI}").json()["items"]
+    assert len(behind) == region["overdue"]
+    assert svc.call("trainer", "GET", "/api/dashboard/households?metric=overdue").status_code == 403

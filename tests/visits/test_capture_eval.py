@@ -17,21 +17,21 @@ def test_the_rules_hold_on_the_notes_they_were_tuned_on() -> None:
     assert gates(s) == [], gates(s)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 17 gate not met yet on the held-out test half (2026-12-01, after two "
-                                        "dev-only tuning rounds): urgent recall 1.0, 1 of 8 negated-only notes 紧急, "
-                                        "dates 0.861 (needs 0 and 0.9)")
+@pytest.mark.xfail(strict=False, reason="issue 17 gate not met yet on the held-out halves (see eval/capture/ablation.md "
+                                        "for the figures after each dev-only round)")
 def test_the_issues_gate_on_the_held_out_test_half() -> None:
     s = score(load("test"))
-    assert s["notes"] == 36
+    assert s["notes"] == 66  # notes.jsonl's 36 and notes_set4.jsonl's 30
     assert gates(s) == [], gates(s)
 
 
-def test_the_test_half_is_never_below_what_was_reported() -> None:
-    """What the closing note reports for the test half, as a floor: a change that loses urgent
-    records on unseen notes fails here."""
-    s = score(load("test"))
+@pytest.mark.parametrize(("split", "negated_urgent", "dates"), [("test1", 1, 0.86), ("test4", 1, 0.9)])
+def test_the_test_half_is_never_below_what_was_reported(split: str, negated_urgent: int, dates: float) -> None:
+    """What the closing note reports for each held-out half, as a floor: a change that loses an
+    urgent record on unseen notes fails here."""
+    s = score(load(split))
     assert s["urgent_recall"] == 1.0
-    assert s["negated_only_urgent"] <= 1 and s["dates_right"] >= 0.86
+    assert s["negated_only_urgent"] <= negated_urgent and s["dates_right"] >= dates
 
 
 @pytest.mark.parametrize(("note", "risk", "signs"), [

@@ -76,6 +76,8 @@ class Rules:
     methods: tuple[tuple[str, re.Pattern[str]], ...]
     future: re.Pattern[str]
     not_met: re.Pattern[str]
+    reached: re.Pattern[str]
+    not_met_other: re.Pattern[str]
     signs: tuple[tuple[str, re.Pattern[str]], ...]
     negate_before: re.Pattern[str]
     negate_in_clause: re.Pattern[str]
@@ -113,7 +115,8 @@ def load_rules(path: Path = RULES_FILE) -> Rules:
     return Rules(
         fillers=_alt(d["fillers"]), breaks=_alt(d["clause_breaks"]),
         methods=tuple((k, _alt(v)) for k, v in d["methods"].items()), future=_alt(d["future_markers"]),
-        not_met=_alt(d["not_met"]), signs=tuple((k, _alt(v)) for k, v in d["risk_signs"].items()),
+        not_met=_alt(d["not_met"]), reached=_alt(d["reached"]), not_met_other=_alt(d["not_met_other"]),
+        signs=tuple((k, _alt(v)) for k, v in d["risk_signs"].items()),
         negate_before=re.compile(f"(?:{_alt(d['negate_before']).pattern})$"),
         negate_in_clause=_alt(d["negate_in_clause"]), feared=_alt(d["feared"]),
         negate_after=_alt(d["negate_after"]), past=_alt(d["past_markers"]),
@@ -238,7 +241,7 @@ def draft_record(note: str, today: dt.date, *, rules: Rules | None = None) -> Dr
     for name, pat in rules.methods:
         for m in pat.finditer(text):
             lead = text[max(span_of(m.start())[0], m.start() - 4):m.start()]
-            if rules.future.search(lead) or _third_party_call(text, m, rules, span_of(m.start())[0]):
+            if rules.future.search(lead) or (name == "电话" and _third_party_call(text, m, rules, span_of(m.start())[0])):
                 continue
             if m.start() < first:
                 method, first = name, m.start()
@@ -250,8 +253,10 @@ def draft_record(note: str, today: dt.date, *, rules: Rules | None = None) -> Dr
         # "前两天联系不上 ... 今天回来了": an earlier miss, not this contact's
         earlier = (any(cs <= ds < ce and ds < m.start() and d < visited for ds, _de, d in days)
                    or bool(rules.past.search(text, cs, m.start())))
-        if not rules.future.search(lead) and not earlier:
-            met = False
+        other = bool(rules.not_met_other.search(lead))  # "今天老头子出去了": someone else is out
+        if not rules.future.search(lead) and not earlier and not other:
+            # "敲门没人开 … 开门一看 她在睡觉", "他没接 然后打给他女儿": reached after all
+            met = bool(rules.reached.search(text, m.end()))
             break
 
     # Each sign's mentions in order; the sign is current when a mention is, unless a later mention
@@ -273,7 +278,9 @@ def draft_record(note: str, today: dt.date, *, rules: Rules | None = None) -> Dr
             signs.append(name)
             continue
         negated.append(name)
-        if FEARED in kinds:
+        # a fear the speaker then checked and denied ("怕是家里着火了 … 不是着火") is not left as a concern
+        fears = [i for i, k in enumerate(kinds) if k == FEARED]
+        if fears and not any(k == DENIED for k in kinds[fears[-1] + 1:]):
             feared.append(name)
     concerns = []
     for m in rules.concerns.finditer(text):
@@ -311,7 +318,7 @@ def draft_record(note: str, today: dt.date, *, rules: Rules | None = None) -> Dr
         later_days = [d for _ds, _de, d in in_clause if d > today]
         if later_days:
             last_day = later_days[-1]
-    followups = _merge_followups(followups)
+    followups = _merge_followups(followups, today)
     for sign, cat in rules.sign_needs:
         if sign in signs and not any(n["category"] == cat for n in needs):
             needs.append({"category": cat, "text": sign})
@@ -356,13 +363,21 @@ def _followup_due(text: str, off: int, clause: str, in_clause: list[tuple[int, i
     return None, False
 
 
-def _merge_followups(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _merge_followups(items: list[dict[str, Any]], today: dt.date | None = None) -> list[dict[str, Any]]:
     """A dated clause right after an undated one is usually its deadline ("帮她问低保 下周五前"):
-    join them."""
+    join them. Two same-day tasks in a row are one errand ("燃气公司说下午来人 我下午再过去盯一下").
+
+    >>> _merge_followups([{"item": "说下午来人", "due_on": "2026-09-12"},
+    ...                   {"item": "我下午再过去盯一下", "due_on": "2026-09-12"}], dt.date(2026, 9, 12))[0]["item"]
+    '说下午来人 我下午再过去盯一下'
+    """
     out: list[dict[str, Any]] = []
     for f in items:
         if out and not out[-1]["due_on"] and f["due_on"] and len(f["item"]) <= 8:
             out[-1] = {**out[-1], "item": out[-1]["item"] + " " + f["item"], "due_on": f["due_on"]}
+            continue
+        if out and today is not None and out[-1]["due_on"] == f["due_on"] == today.isoformat():
+            out[-1] = {**out[-1], "item": out[-1]["item"] + " " + f["item"]}
             continue
         out.append(f)
     return out

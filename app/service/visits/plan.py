@@ -40,15 +40,35 @@ class Due:
     priority: int
 
 
-def due_of(row: dict[str, Any], tags: TagBook, day: dt.date, weather: set[str]) -> Due:
-    """When a household is next due and why."""
-    names = [t for t in json.loads(row["tags_json"]) if t in tags]
+_Intervals = tuple[list[str], int, int, str, tuple[int, str] | None, str]
+_INTERVALS: dict[tuple[int, str], _Intervals] = {}
+
+
+def _intervals(tags_json: str, tags: TagBook) -> _Intervals:
+    """What a household's tags ask for, once per distinct tag list and tag book (a roster has few)."""
+    key = (id(tags), tags_json)
+    hit = _INTERVALS.get(key)
+    if hit is None:
+        if len(_INTERVALS) > 10_000:
+            _INTERVALS.clear()
+        hit = _INTERVALS[key] = _compute_intervals(tags_json, tags)
+    return hit
+
+
+def _compute_intervals(tags_json: str, tags: TagBook) -> _Intervals:
+    names = [t for t in json.loads(tags_json) if t in tags]
     known = [tags.get(t) for t in names]
     prio = max((t.priority for t in known), default=0)
     visit = [(t.visit_days, t.name) for t in known if t.visit_days]
     contact = [(t.contact_days, t.name) for t in known if t.contact_days]
     visit_days, visit_tag = min(visit) if visit else (tags.default_visit_days, "")
     label = "、".join(names[:2]) if names else "常规走访"
+    return names, prio, visit_days, visit_tag, min(contact) if contact else None, label
+
+
+def due_of(row: dict[str, Any], tags: TagBook, day: dt.date, weather: set[str]) -> Due:
+    """When a household is next due and why."""
+    names, prio, visit_days, visit_tag, contact_rule, label = _intervals(row["tags_json"], tags)
     urgent = bool(row["urgent_open"])
     candidates: list[tuple[dt.date, str, str]] = []
     if row["last_visit_on"]:
@@ -58,8 +78,8 @@ def due_of(row: dict[str, Any], tags: TagBook, day: dt.date, weather: set[str]) 
                            f"{visit_tag or label}，距上次入户走访 {gap} 天（建议每 {visit_days} 天一次）"))
     else:
         candidates.append((day, "入户", f"{label}，尚无入户走访记录"))
-    if contact:
-        contact_days, contact_tag = min(contact)
+    if contact_rule:
+        contact_days, contact_tag = contact_rule
         if row["last_contact_on"]:
             last_c = dt.date.fromisoformat(row["last_contact_on"])
             gap = (day - last_c).days

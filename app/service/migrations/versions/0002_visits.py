@@ -109,6 +109,11 @@ def upgrade() -> None:
     )
     op.create_index("visits_household", "visits", ["household_id", "visited_on"])
     op.create_index("visits_worker", "visits", ["worker_id", "visited_on"])
+    op.create_index("visits_day", "visits", ["visited_on"])
+    needs = sa.text("needs_json != '[]'")
+    op.create_index("visits_with_needs", "visits", ["visited_on"], sqlite_where=needs, postgresql_where=needs)
+    urgent = sa.text("risk = '紧急' AND acknowledged_at = ''")
+    op.create_index("visits_urgent_open", "visits", ["household_id"], sqlite_where=urgent, postgresql_where=urgent)
     op.create_table(
         "followups",
         sa.Column("id", sa.Integer, primary_key=True),

@@ -32,6 +32,10 @@ function el(tag, attrs, ...children) {
   return e;
 }
 function show(...nodes) { view.replaceChildren(...nodes.flat(Infinity)); window.scrollTo(0, 0); }
+// A view that finishes loading after the worker has moved on (a slow plan, then a tap on 台账) must
+// not cover the newer one: each route takes a token, and only the newest may draw.
+let navToken = 0;
+function render(token, ...nodes) { if (token === navToken) show(...nodes); }
 function load(key, fallback) {
   try { const v = localStorage.getItem(key); return v === null ? fallback : JSON.parse(v); } catch { return fallback; }
 }
@@ -126,6 +130,7 @@ function planItem(x) {
 }
 
 async function showPlan() {
+  const token = navToken;
   let plan;
   let stale = false;
   try {
@@ -133,7 +138,7 @@ async function showPlan() {
     save(PLAN_CACHE, plan);
   } catch (e) {
     plan = load(PLAN_CACHE, null);
-    if (!plan) return show(el("h2", { text: "走访计划" }), errorBox(e));
+    if (!plan) return render(token, el("h2", { text: "走访计划" }), errorBox(e));
     stale = true;
   }
   const parts = [];
@@ -168,7 +173,7 @@ async function showPlan() {
   parts.push(plan.today.length ? plan.today.map(planItem) : el("p", { class: "muted", text: "今天没有到期的户。" }));
   parts.push(el("h2", { text: `本周其余 · ${plan.week.length} 户` }));
   parts.push(plan.week.map(planItem));
-  show(el("h1", { class: "sr", text: "走访计划" }), parts);
+  render(token, el("h1", { class: "sr", text: "走访计划" }), parts);
 }
 
 // -- household and brief ----------------------------------------------------------------------
@@ -180,12 +185,13 @@ function citations(list) {
 }
 
 async function showHousehold(hid) {
-  show(el("p", { class: "muted", text: "加载中…" }));
+  const token = navToken;
+  render(token, el("p", { class: "muted", text: "加载中…" }));
   let h, brief;
   try {
     [h, brief] = await Promise.all([api("GET", `/api/households/${hid}`), api("GET", `/api/households/${hid}/brief`)]);
   } catch (e) {
-    return show(el("p", {}, el("a", { href: "#plan", text: "← 计划" })), errorBox(e));
+    return render(token, el("p", {}, el("a", { href: "#plan", text: "← 计划" })), errorBox(e));
   }
   const members = h.members.map((m) => {
     const call = el("span", {});
@@ -203,7 +209,7 @@ async function showHousehold(hid) {
     return el("div", { class: "row fu" }, el("span", { class: "grow" },
       el("b", { text: m.name }), ` ${m.relation || ""}`, m.age ? ` ${m.age} 岁` : "", " ", tags(m.tags)), call);
   });
-  show(
+  render(token, 
     el("p", {}, el("a", { href: "#plan", text: "← 计划" })),
     el("div", { class: "card" + (h.urgent_open ? " urgent" : "") },
       el("div", { class: "row" }, el("b", { class: "grow", text: `${h.juwei} ${h.address}` }), demoBadge(h.demo)),
@@ -343,9 +349,10 @@ function showRecord(hid) {
 
 // -- follow-ups (台账) -----------------------------------------------------------------------------
 async function showFollowups() {
+  const token = navToken;
   let items;
-  try { items = (await api("GET", "/api/followups")).items; } catch (e) { return show(el("h2", { text: "跟进台账" }), errorBox(e)); }
-  show(el("h2", { text: `跟进台账 · 未关闭 ${items.length} 项` }),
+  try { items = (await api("GET", "/api/followups")).items; } catch (e) { return render(token, el("h2", { text: "跟进台账" }), errorBox(e)); }
+  render(token, el("h2", { text: `跟进台账 · 未关闭 ${items.length} 项` }),
     items.length ? items.map((f) => {
       const closer = el("div", { class: "row" });
       const input = el("input", { class: "grow close-note", placeholder: "处理结果（关闭时必填）" });
@@ -366,6 +373,71 @@ async function showFollowups() {
           ` · 期限 ${f.due_on || "未定"} · ${f.owner}`), closer);
       return card;
     }) : el("p", { class: "muted", text: "没有未关闭的跟进事项。" }));
+}
+
+// -- 数据会说话: the dashboard; every figure opens the households behind it --------------------------
+function bar(label, value, max, onclick, note) {
+  const pct = max ? Math.round((100 * value) / max) : 0;
+  return el("button", { class: "barrow", onclick, "data-figure": label },
+    el("span", { class: "barlabel", text: label }),
+    el("span", { class: "bartrack" }, el("span", { class: "barfill", style: `width:${pct}%` })),
+    el("span", { class: "barvalue", text: note || String(value) }));
+}
+
+async function showBoard() {
+  const token = navToken;
+  let d;
+  try { d = await api("GET", "/api/dashboard"); } catch (e) { return render(token, el("h2", { text: "看板" }), errorBox(e)); }
+  const list = el("div", { id: "behind" });
+  const open = async (metric, tag, worker, title) => {
+    list.replaceChildren(el("p", { class: "muted", text: "加载中…" }));
+    const q = new URLSearchParams({ metric, tag: tag || "", worker: worker || "" });
+    try {
+      const items = (await api("GET", `/api/dashboard/households?${q}`)).items;
+      list.replaceChildren(el("h2", { text: `${title}（${items.length} 户）` }),
+        ...items.map((x) => el("a", { class: "card" + (x.overdue_days > 0 ? " overdue" : ""), href: `#h/${x.household_id}` },
+          el("b", { text: `${x.juwei} ${x.address}` }), demoBadge(x.demo), el("div", {}, tags(x.tags)),
+          el("div", { class: "reason", text: x.reason }))));
+      list.scrollIntoView();
+    } catch (e) { list.replaceChildren(errorBox(e)); }
+  };
+  const defs = (key) => el("details", { class: "muted" }, el("summary", { text: "口径" }), d.definitions[key]);
+  const parts = [el("div", { class: "row" }, el("h2", { class: "grow", text: `看板 · ${d.month || ""}` }),
+    el("a", { class: "btn", href: "/api/dashboard/export.xlsx", text: "导出 .xlsx" }))];
+  if (d.visits !== null && d.coverage) {
+    const maxDue = Math.max(1, ...d.coverage.map((c) => c.due));
+    parts.push(el("div", { class: "card" }, el("h3", { text: `本月走访覆盖（${d.scope === "own" ? "我负责的户" : "本辖区"}）` }),
+      d.coverage.map((c) => bar(c.tag, c.done, maxDue, () => open("not_done", c.tag, "", `${c.tag}：本月应访未访`),
+        `${c.done}/${c.due}`)), defs("coverage")));
+    parts.push(el("div", { class: "card row" },
+      el("button", { class: "grow", "data-figure": "overdue", onclick: () => open("overdue", "", "", "逾期未访的户"),
+        text: `逾期 ${d.overdue} 户` }),
+      el("a", { class: "btn grow", href: "#plan", text: `紧急 ${d.urgent} 条` }),
+      el("a", { class: "btn grow", href: "#followups", text: `未关闭跟进 ${d.followups.reduce((a, b) => a + b.count, 0)} 项` })));
+    if (d.by_worker.length > 1) {
+      const maxW = Math.max(1, ...d.by_worker.map((w) => w.due));
+      parts.push(el("div", { class: "card" }, el("h3", { text: "按社工" }),
+        d.by_worker.map((w) => bar(w.worker, w.done, maxW, () => open("not_done", "", w.worker, `${w.worker}：本月应访未访`),
+          `${w.done}/${w.due} · 逾期 ${w.overdue}`))));
+    }
+    const maxF = Math.max(1, ...d.followups.map((f) => f.count));
+    parts.push(el("div", { class: "card" }, el("h3", { text: "未关闭的跟进（按逾期）" }),
+      d.followups.map((f) => bar(f.bucket, f.count, maxF, () => { location.hash = "#followups"; })), defs("followups")));
+    if (d.needs.length) {
+      const maxN = Math.max(1, ...d.needs.map((n) => n.this_month));
+      parts.push(el("div", { class: "card" }, el("h3", { text: "诉求（本月，按类别）" }),
+        d.needs.map((n) => bar(n.category, n.this_month, maxN, null,
+          `${n.this_month}（近月：${n.trend.map((t) => t.count).join("→")}）`)), defs("needs")));
+    }
+  }
+  const kb = d.kb;
+  parts.push(el("div", { class: "card" }, el("h3", { text: `知识库使用（近 ${kb.days} 天）` }),
+    el("div", { text: `提问 ${kb.asked} 次 · 拒答率 ${kb.refusal_rate === null ? "—" : Math.round(kb.refusal_rate * 100) + "%"} · 👎率 ${kb.thumbs_down_rate === null ? "—" : Math.round(kb.thumbs_down_rate * 100) + "%"}` }),
+    kb.unanswered_topics.length ? el("div", {}, el("b", { text: "没答上的话题：" }), kb.unanswered_topics.map((t) => `${t.topic}（${t.count}）`).join("，")) : null,
+    kb.most_cited.length ? el("div", { class: "muted", text: "引用最多：" + kb.most_cited.slice(0, 5).map((c) => `《${c.title}》${c.count}`).join("，") }) : null,
+    defs("kb")));
+  parts.push(list);
+  render(token, parts);
 }
 
 // -- supervisor: roster import, export, hand-over, extreme weather ----------------------------------
@@ -389,6 +461,7 @@ function importSummary(p) {
 }
 
 async function showManage() {
+  const token = navToken;
   const file = el("input", { type: "file", accept: ".xlsx,.csv", id: "roster-file" });
   const out = el("div", {});
   const send = async (commit, mode) => {
@@ -405,7 +478,7 @@ async function showManage() {
   const weather = await api("GET", "/api/visit-weather").catch(() => ({ on: false, tags: [] }));
   const wNote = el("input", { placeholder: "如：高温橙色预警", value: weather.note || "" });
   const wOut = el("div", {});
-  show(el("h2", { text: "花名册导入" }),
+  render(token, el("h2", { text: "花名册导入" }),
     el("div", { class: "card" }, el("p", { class: "muted", text: "每人一行；列名如 居委、小区、楼、室、姓名、关系、出生年份、电话、标签、社工。.xls 和 WPS 文件请先另存为 .xlsx。" }),
       file, el("div", { class: "row", style: "margin-top:8px" },
         el("button", { onclick: () => send(false, "good"), text: "预览" }),
@@ -432,6 +505,7 @@ async function showManage() {
 
 // -- routing --------------------------------------------------------------------------------------
 async function route() {
+  navToken++;
   renderNet();
   const h = location.hash || "#plan";
   let m;
@@ -439,6 +513,7 @@ async function route() {
   if ((m = h.match(/^#rec\/(\d+)$/))) return showRecord(m[1]);
   if (h === "#followups") return showFollowups();
   if (h === "#manage") return showManage();
+  if (h === "#board") return showBoard();
   return showPlan();
 }
 
@@ -461,6 +536,9 @@ window.addEventListener("hashchange", route);
   }
   if (me && (me.visit_scope === "all" || me.visit_scope === "region")) {
     document.querySelector("header#top nav").prepend(el("a", { href: "#manage", id: "nav-manage", text: "管理" }));
+  }
+  if (me && me.visit_scope !== "none") {
+    document.querySelector("header#top nav").prepend(el("a", { href: "#board", id: "nav-board", text: "看板" }));
   }
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/visits/sw.js", { scope: "/visits" }).catch(() => {});
   await route();
