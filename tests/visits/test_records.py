@@ -43,8 +43,11 @@ class TestScope:
         assert world.visits.roster.get(world.w2, hid).id == hid
         with pytest.raises(ForbiddenError):
             world.visits.roster.handover(world.w1, "w1", "w2")  # workers cannot
+        world.accounts.set_disabled("w1", True)  # the worker has left: the hand-over still works
         assert world.visits.roster.handover(world.sup, "w1", "w2") == 1
         assert world.visits.roster.get(world.w2, hid).worker == "w2"
+        with pytest.raises(ValidationError, match="没有可用的账号"):
+            world.visits.roster.handover(world.sup, "w2", "w1")  # but nobody hands households to them
 
     def test_supervisor_cannot_create_outside_their_region(self, world: World) -> None:
         from app.service.visits.roster import HouseholdIn

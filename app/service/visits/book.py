@@ -197,15 +197,20 @@ class VisitBook:
                          .where(visits.c.id == vid)).mappings().one()
         return visit_dict(dict(r), self._items(conn, followups.c.visit_id == vid))
 
+    def _visit_household(self, conn: Connection, scope: Any, visit_id: int) -> int:
+        """The household of a visit the caller may see; "not found" for any other visit."""
+        hid = conn.execute(select(visits.c.household_id).where(visits.c.id == visit_id)).scalar_one_or_none()
+        try:
+            if hid is None:
+                raise NotFoundError("")
+            self.roster._load(conn, scope, int(hid))
+        except NotFoundError:
+            raise NotFoundError(f"没有编号为 {visit_id} 的走访记录。") from None
+        return int(hid)
+
     def get(self, user: User, visit_id: int) -> dict[str, Any]:
         with self.db.read() as conn:
-            hid = conn.execute(select(visits.c.household_id).where(visits.c.id == visit_id)).scalar_one_or_none()
-            if hid is None:
-                raise NotFoundError(f"没有编号为 {visit_id} 的走访记录。")
-            try:
-                self.roster._load(conn, self.roster.scope(user), int(hid))
-            except NotFoundError:
-                raise NotFoundError(f"没有编号为 {visit_id} 的走访记录。") from None
+            self._visit_household(conn, self.roster.scope(user), visit_id)
             out = self._one(conn, visit_id)
         self.access.record(user, Access.READ, "visit", [visit_id])
         return out
@@ -299,13 +304,7 @@ class VisitBook:
         if not scope.supervises:
             raise ForbiddenError("只有居委书记/站长或管理员可以确认紧急记录已处理。")
         with self.db.tx() as conn:
-            hid = conn.execute(select(visits.c.household_id).where(visits.c.id == visit_id)).scalar_one_or_none()
-            if hid is None:
-                raise NotFoundError(f"没有编号为 {visit_id} 的走访记录。")
-            try:
-                self.roster._load(conn, scope, int(hid))
-            except NotFoundError:
-                raise NotFoundError(f"没有编号为 {visit_id} 的走访记录。") from None
+            self._visit_household(conn, scope, visit_id)
             self._acknowledge_in(conn, user, visit_id)
             self.access.record(user, Access.CHANGE, "visit", [visit_id], {"op": "acknowledge"}, conn=conn)
             return self._one(conn, visit_id)

@@ -17,10 +17,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.core.database import upsert
 from app.core.errors import ValidationError
 from app.service.accounts import User
 from app.service.db import ServiceDB, now_iso
-from app.service.tables import household_shares, households, visit_flags
+from app.service.tables import household_shares, households, users, visit_flags
 from app.service.visits.access import Access, AccessLog
 from app.service.visits.people import address_text, today
 from app.service.visits.roster import Roster
@@ -122,8 +123,6 @@ class Planner:
         if on and not chosen:
             raise ValidationError("请至少选择一个标签。")
         value = {"on": on, "tags": chosen if on else [], "note": note.strip()[:100], "until": until[:10]}
-        from app.core.database import upsert
-
         with self.db.tx() as conn:
             conn.execute(upsert(self.db.engine, visit_flags, "key", key=WEATHER_FLAG,
                                 value_json=json.dumps(value, ensure_ascii=False), updated_by=user.id,
@@ -147,8 +146,6 @@ class Planner:
             extra = (households.c.worker_id == user.id) | households.c.id.in_(shared)
         weather = self.weather()
         chosen = set(weather["tags"]) if weather.get("on") else set()
-        from app.service.tables import users
-
         with self.db.read() as conn:
             cond = households.c.status == "在住"
             if worker:

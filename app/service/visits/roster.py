@@ -136,12 +136,13 @@ class Roster:
         if not scope.covers_juwei(juwei):
             raise NotFoundError(f"没有居委“{juwei}”（或不在您的管辖范围内）。")
 
-    def _worker_id(self, conn: Connection, username: str, scope: Scope) -> int | None:
+    def _worker_id(self, conn: Connection, username: str, *, active: bool = True) -> int | None:
+        """The account's id (None for no name); a disabled account only when ``active`` is false
+        (a worker who left still has households to hand over)."""
         if not username.strip():
             return None
-        row = conn.execute(select(users.c.id, users.c.role, users.c.disabled)
-                           .where(users.c.username == username.strip())).first()
-        if row is None or row.disabled:
+        row = conn.execute(select(users.c.id, users.c.disabled).where(users.c.username == username.strip())).first()
+        if row is None or (active and row.disabled):
             raise ValidationError(f"没有可用的账号“{username}”。")
         return int(row.id)
 
@@ -220,7 +221,7 @@ class Roster:
             raise ValidationError("状态为“已故”时请填写日期。")
         return dict(juwei=data.juwei.strip(), xiaoqu=data.xiaoqu.strip(), building=data.building.strip(),
                     room=data.room.strip(), address_key=address_key(data.juwei, data.xiaoqu, data.building, data.room),
-                    worker_id=self._worker_id(conn, data.worker, scope),
+                    worker_id=self._worker_id(conn, data.worker),
                     tags_json=json.dumps(self.tags.canonical_list(data.tags), ensure_ascii=False),
                     status=data.status, status_on=data.status_on, notes=data.notes.strip())
 
@@ -294,7 +295,7 @@ class Roster:
     def assign(self, user: User, household_ids: list[int], worker: str) -> int:
         scope = self.require_supervisor(user)
         with self.db.tx() as conn:
-            wid = self._worker_id(conn, worker, scope)
+            wid = self._worker_id(conn, worker)
             for hid in household_ids:
                 self._load(conn, scope, hid)
             n = conn.execute(update(households).where(households.c.id.in_(household_ids))
@@ -307,13 +308,8 @@ class Roster:
         """Every household of ``from_worker`` inside the supervisor's scope goes to ``to_worker``."""
         scope = self.require_supervisor(user)
         with self.db.tx() as conn:
-            src = self._worker_id(conn, from_worker, scope) if from_worker else None
-            if src is None:
-                row = conn.execute(select(users.c.id).where(users.c.username == from_worker)).first()
-                if row is None:
-                    raise ValidationError(f"没有账号“{from_worker}”。")
-                src = int(row.id)
-            dst = self._worker_id(conn, to_worker, scope)
+            src = self._worker_id(conn, from_worker, active=False)
+            dst = self._worker_id(conn, to_worker)
             ids = [int(r.id) for r in conn.execute(select(households.c.id).where(
                 households.c.worker_id == src, scope.clause(today())))]
             if ids:
@@ -329,7 +325,7 @@ class Roster:
         day = parse_day(until, "代班截止日期").isoformat() if until else ""
         with self.db.tx() as conn:
             self._load(conn, scope, household_id)
-            wid = self._worker_id(conn, worker, scope)
+            wid = self._worker_id(conn, worker)
             if wid is None:
                 raise ValidationError("请指定代班的社工。")
             conn.execute(delete(household_shares).where(household_shares.c.household_id == household_id,
@@ -343,7 +339,7 @@ class Roster:
         scope = self.require_supervisor(user)
         with self.db.tx() as conn:
             self._load(conn, scope, household_id)
-            wid = self._worker_id(conn, worker, scope)
+            wid = self._worker_id(conn, worker)
             conn.execute(delete(household_shares).where(household_shares.c.household_id == household_id,
                                                         household_shares.c.user_id == wid))
             self.access.record(user, Access.CHANGE, "household", [household_id], {"op": "unshare", "to": wid},
