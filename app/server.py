@@ -17,6 +17,7 @@ from app.api import (
     routes_chat,
     routes_dashboard,
     routes_docs,
+    routes_drafts,
     routes_health,
     routes_openai,
     routes_review,
@@ -99,6 +100,7 @@ def create_app(settings: Settings, *, ui: bool = True) -> FastAPI:
     app.include_router(routes_openai.router)
     app.include_router(routes_visits.router)
     app.include_router(routes_dashboard.router)
+    app.include_router(routes_drafts.router)
 
     if ui:
         from app.ui.mount import mount_ui

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from app.api.deps import CurrentUser, StateDep
 from app.api.replies import Reply
@@ -46,6 +46,31 @@ class DashboardOut(Reply):
     needs: list[dict[str, Any]] | None = Field(default=None, description="by category, with a six-month trend")
 
 
+class AskIn(BaseModel):
+    question: str = Field(min_length=1, max_length=2000)
+
+
+class AskOut(Reply):
+    question: str
+    declined: bool
+    reading: str = Field(description="how the question was read: 按：上月 · 高龄 · 未入户走访的户")
+    metric: str
+    metric_name: str
+    value: int | float = Field(description="the figure (a fraction for a share)")
+    unit: str
+    count: int = Field(description="how many records are behind the figure")
+    items: list[dict[str, Any]] = Field(description="the households, visits or follow-ups behind it (first 200)")
+    answer: str
+    definition: str = Field(description="the metric's 口径")
+    reason: str = Field(description="why it was declined")
+    nearest: list[str] = Field(description="questions it can answer, offered when it declines")
+    kind: str = Field(description="household | visit | followup")
+    by: str = Field(description="grammar | llm")
+    sql: str = Field(description="the checked query, when an LLM wrote it")
+    columns: list[str]
+    rows: list[list[Any]]
+
+
 class BehindOut(Reply):
     metric: str
     items: list[dict[str, Any]]
@@ -56,6 +81,14 @@ def dashboard(user: CurrentUser, state: StateDep, juwei: str = "", month: str = 
     """A region's figures this month (or ``month=2026-11``); ``juwei`` narrows to a 居委 or street."""
     require_dashboard(user)
     return state.dashboard.summary(user, juwei=juwei, month=month or None)
+
+
+@router.post("/ask-data", response_model=AskOut)
+def ask_data(body: AskIn, user: CurrentUser, state: StateDep) -> dict[str, Any]:
+    """问数: a plain question about the visit data, answered in the caller's scope with the figure,
+    the list behind it, how it was read and its 口径; or declined with the nearest it can answer."""
+    user.require("visit")
+    return state.ask.ask(user, body.question).to_dict()
 
 
 @router.get("/dashboard/households", response_model=BehindOut)

@@ -90,8 +90,9 @@ class Settings(BaseSettings):
     # Off by default even with an LLM configured: residents' data never reaches it unless this is on
     visit_llm_allowed: bool = False
     visit_demo: bool = Field(default=False, description="load the fictional demo roster (make run turns it on)")
+    notice_templates: Path | None = Field(default=None, description="智慧小助手's notice templates (YAML)")
 
-    @field_validator("models_dir_override", "selector_model", "visit_tags", mode="before")
+    @field_validator("models_dir_override", "selector_model", "visit_tags", "notice_templates", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if v in ("", None) else v
@@ -158,6 +159,14 @@ class Settings(BaseSettings):
             return self.visit_tags
         own = self.knowledge_dir / "visit_tags.yaml"
         return own if own.is_file() else PROJECT_ROOT / "knowledge" / "visit_tags.yaml"
+
+    @property
+    def notice_templates_file(self) -> Path:
+        """``SHEGONG_NOTICE_TEMPLATES``, else the knowledge dir's ``notice_templates.yaml``, else the shipped one."""
+        if self.notice_templates:
+            return self.notice_templates
+        own = self.knowledge_dir / "notice_templates.yaml"
+        return own if own.is_file() else PROJECT_ROOT / "knowledge" / "notice_templates.yaml"
 
     @property
     def max_file_bytes(self) -> int:

@@ -61,7 +61,7 @@ class Dashboard:
     db: ServiceDB
     visits: Visits
 
-    def _scope(self, user: User, juwei: str) -> Scope:
+    def scope(self, user: User, juwei: str) -> Scope:
         """The caller's scope, narrowed to a region when one is asked for (a 居委 or a street)."""
         scope = self.visits.roster.scope(user)
         if not juwei or not scope.supervises:
@@ -106,7 +106,7 @@ class Dashboard:
     def summary(self, user: User, *, juwei: str = "", month: str | None = None) -> dict[str, Any]:
         if not user.can("visit"):
             return {"kb": self.kb_panel(user), "definitions": DEFINITIONS, "visits": None}
-        scope = self._scope(user, juwei)
+        scope = self.scope(user, juwei)
         own = not scope.supervises
         start, end = month_bounds(month)
         day = min(today(), end)
@@ -195,7 +195,7 @@ class Dashboard:
         """The households behind a coverage or overdue figure (``metric``: due, done, not_done, overdue)."""
         if metric not in ("due", "done", "not_done", "overdue"):
             raise ValidationError("metric 只能是 due、done、not_done 或 overdue。")
-        scope = self._scope(user, juwei)
+        scope = self.scope(user, juwei)
         start, end = month_bounds(month)
         day = min(today(), end)
         out = []

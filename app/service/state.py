@@ -11,10 +11,12 @@ from app.core.settings import Settings
 from app.core.store import ChromaStore
 from app.rag.assistant import Assistant
 from app.service.accounts import Accounts
+from app.service.askdata import AskData
 from app.service.chat import ChatService
 from app.service.curation import Curator
 from app.service.dashboard import Dashboard
 from app.service.db import ServiceDB
+from app.service.drafts import Drafts
 from app.service.factory import build_assistant, build_ingestor, load_region_tree
 from app.service.ratelimit import RateLimiter
 from app.service.records import AuditLog, ConversationLog, ReviewQueue
@@ -41,6 +43,8 @@ class AppState:
     upload_limit: RateLimiter
     visits: Visits
     dashboard: Dashboard
+    drafts: Drafts
+    ask: AskData
 
 
 def build_state(settings: Settings) -> AppState:
@@ -59,6 +63,7 @@ def build_state(settings: Settings) -> AppState:
         from app.service.visits.demo import load_demo
 
         load_demo(visits, db)
+    dashboard = Dashboard(db, visits)
     return AppState(
         settings=settings,
         embedder=retriever.embedder,
@@ -75,5 +80,7 @@ def build_state(settings: Settings) -> AppState:
         chat_limit=chat_limit,
         upload_limit=RateLimiter(limit=settings.rate_upload_per_hour, window_s=3600, what="上传"),
         visits=visits,
-        dashboard=Dashboard(db, visits),
+        dashboard=dashboard,
+        drafts=Drafts.build(db, visits, dashboard, settings.notice_templates_file, llm=getattr(assistant, "llm", None)),
+        ask=AskData(db, visits, llm=visits.llm, llm_allowed=visits.llm_allowed),
     )

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 
 from app.core.settings import Settings
 from app.service.accounts import User
@@ -155,6 +155,57 @@ def dashboard_latency(db: ServiceDB, settings: Settings, info: dict[str, Any], n
     return {"p50": _pct(ms, .5), "p95": _pct(ms, .95), "households": s["households"]}
 
 
+ASK_QUESTIONS = ("高龄老人有几户", "上个月哪些高龄老人一次都没走访到", "这个季度电话走访占多少",
+                 "过了期限还没关的跟进有几条", "有没有紧急还没确认的", "这个月医疗健康的诉求有几条",
+                 "独居老人上个月一共走访了几次")
+
+
+def ask_latency(db: ServiceDB, settings: Settings, info: dict[str, Any], rounds: int = 5) -> dict[str, Any]:
+    """问数 offline for a street's supervisor, seven kinds of question; beside a bare COUNT of the
+    street's households (the least any answer must read)."""
+    from app.service.askdata import AskData
+
+    v = _module(db, settings)
+    ask = AskData(db, v)
+    sup = User(id=0, username="bench-street", role="supervisor", region=STREETS[0])
+    ms, refs, declined = [], [], 0
+    below = sorted(v.regions.below(STREETS[0]))
+    for _ in range(rounds):
+        for q in ASK_QUESTIONS:
+            t = time.perf_counter()
+            r = ask.ask(sup, q)
+            ms.append((time.perf_counter() - t) * 1000)
+            declined += r.declined
+            t = time.perf_counter()
+            with db.read() as conn:
+                conn.execute(select(func.count()).select_from(households).where(households.c.juwei.in_(below))).scalar()
+            refs.append((time.perf_counter() - t) * 1000)
+    return {"p50": _pct(ms, .5), "p95": _pct(ms, .95), "ref_p50": _pct(refs, .5), "ref_p95": _pct(refs, .95),
+            "questions": len(ASK_QUESTIONS), "declined": declined // rounds}
+
+
+def report_latency(db: ServiceDB, settings: Settings, n: int = 5) -> dict[str, Any]:
+    """A street's monthly 走访情况报告 drafted offline (the dashboard's figures into the template),
+    and its Word file."""
+    from app.service.dashboard import Dashboard
+    from app.service.drafts import Drafts
+    from app.service.drafts.word import to_docx
+
+    v = _module(db, settings)
+    board = Dashboard(db, v)
+    drafts = Drafts.build(db, v, board, settings.notice_templates_file)
+    sup = User(id=0, username="bench-street", role="supervisor", region=STREETS[0])
+    ms, word = [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        d = drafts.make(sup, "monthly_report", {})
+        ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        to_docx(d.text)
+        word.append((time.perf_counter() - t) * 1000)
+    return {"p50": _pct(ms, .5), "p95": _pct(ms, .95), "docx_p50": _pct(word, .5), "lines": len(d.lines)}
+
+
 def roster_xlsx(rows: int, juwei: str) -> bytes:
     import openpyxl
 
@@ -233,6 +284,18 @@ def bench_visits(settings: Settings, corpus_dir: Path | None, *, households_n: i
                 rows.append(row(f"visits ({engine}): a street's dashboard (GET /api/dashboard)",
                                 f"{dash['households']} households of {households_n // 1000}k", None,
                                 p50=dash["p50"], p95=dash["p95"]))
+                say(f"visits ({engine}): 问数, offline")
+                a = ask_latency(db, settings, info)
+                rows.append(row(f"visits ({engine}): 问数 offline for a street (POST /api/ask-data, in process)",
+                                f"{a['questions']} kinds of question", None, p50=a["p50"], p95=a["p95"],
+                                naive={"p50_ms": a["ref_p50"], "p95_ms": a["ref_p95"],
+                                       "what": "bare COUNT of the street's households"},
+                                extra={"declined": a["declined"]}))
+                say(f"visits ({engine}): a street's monthly report draft")
+                rep = report_latency(db, settings)
+                rows.append(row(f"visits ({engine}): a street's monthly report draft (POST /api/drafts, offline)",
+                                f"{rep['lines']} lines", None, p50=rep["p50"], p95=rep["p95"],
+                                extra={"docx_p50_ms": rep["docx_p50"]}))
                 if corpus_dir is not None and engine == "sqlite":
                     say(f"visits ({engine}): brief latency over {corpus_dir}")
                     b = brief_latency(corpus_dir, db, settings, info)

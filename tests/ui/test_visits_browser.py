@@ -150,5 +150,67 @@ def test_the_supervisors_dashboard_opens_the_list_behind_a_figure(visit_server: 
     page.wait_for_selector("#behind a.card", timeout=30_000)
     assert "逾期未访的户" in page.inner_text("#behind")
     page.screenshot(path=str(SHOTS / f"visits-8-board-{viewport['width']}.png"), full_page=True)
+    page.fill("#ask-q", "这个月高龄老人里还没入户见到的有哪些")
+    page.click("#ask-go")
+    page.wait_for_selector("#ask-answer", timeout=30_000)
+    assert page.inner_text("#ask-reading") == "按：本月 · 高龄 · 未入户走访的户"
+    assert page.locator("#ask-items a.card").count() > 0 and "虚构示例" in page.inner_text("#ask-items")
+    assert "null" not in page.inner_text("#ask-out")
+    page.click("#ask details summary")
+    page.screenshot(path=str(SHOTS / f"visits-11-ask-{viewport['width']}.png"), full_page=True)
+    page.fill("#ask-q", "明年会多几户高龄老人")
+    page.click("#ask-go")
+    page.wait_for_selector("#ask-out .err", timeout=30_000)
+    assert "不做预测" in page.inner_text("#ask-out") and page.locator("#ask-out button.chip").count() > 0
     assert not log.external(), log.external()
+    ctx.close()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_monthly_report_is_drafted_edited_and_downloaded_as_word(visit_server: tuple[str, int],
+                                                                   browser: Any) -> None:  # noqa: F811
+    import io
+
+    import docx
+
+    url, _ = visit_server
+    ctx = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN",
+                              accept_downloads=True)
+    page = ctx.new_page()
+    log = PageLog(page, url)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _login(page, url, "zhan")
+    page.goto(url + "/visits#board")
+    page.click("#board-report", timeout=60_000)
+    page.click("#make-report")
+    page.wait_for_selector("#draft-text", timeout=60_000)
+    text = page.locator("#draft-text").input_value()
+    assert "走访情况报告" in text.split("\n")[0] and "一、总体情况" in text and "覆盖率" in text
+    assert "虚构" in page.inner_text("#draft")  # the demo roster says what it is
+    page.click("#draft-facts summary")
+    assert "看板" in page.inner_text("#draft-facts")
+    page.screenshot(path=str(SHOTS / "visits-9-report-draft.png"), full_page=True)
+    page.locator("#draft-text").fill(text.replace("（请补充。）", "下月重点走访独居老人。", 1))
+    with page.expect_download(timeout=60_000) as dl:
+        page.click("#draft-docx")
+    path = dl.value.path()
+    assert dl.value.suggested_filename.endswith(".docx")
+    with open(path, "rb") as f:
+        paras = [p.text for p in docx.Document(io.BytesIO(f.read())).paragraphs]
+    assert paras[0] == text.split("\n")[0] and "下月重点走访独居老人。" in paras and "一、总体情况" in paras
+    page.wait_for_selector("#draft-status:has-text('已下载')", timeout=30_000)
+    page.click("#nav-write")
+    page.wait_for_selector("#notice-template", timeout=30_000)
+    page.select_option("#notice-template", "water_power")
+    for name, value in (("juwei", "晨光居委会（虚构示例）"), ("what", "停水"), ("time", "12月5日8:00至16:00"),
+                        ("area", "晨光一村1号楼"), ("reason", "管道检修"), ("phone", "021-0000 0000")):
+        page.fill(f"#notice-fields input[name={name}]", value)
+    page.click("#make-notice")
+    page.wait_for_selector("#draft-text", timeout=30_000)
+    assert page.locator("#draft-text").input_value().startswith("停水通知")
+    page.screenshot(path=str(SHOTS / "visits-10-notice.png"), full_page=True)
+    assert not log.external(), log.external()
+    assert not errors, errors
     ctx.close()

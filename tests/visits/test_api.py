@@ -192,7 +192,10 @@ class TestWorkersDay:
         assert not again["created"] and again["visit"]["id"] == saved["visit"]["id"]
         urgent = svc.call("sup", "GET", "/api/visits/urgent").json()["items"]
         assert urgent[0]["id"] == saved["visit"]["id"]
-        assert svc.call("sup", "GET", "/api/plan").json()["today"][0]["household_id"] == svc.own
+        today = svc.call("sup", "GET", "/api/plan").json()["today"]
+        urgent_first = [x for x in today if x["urgent"]]
+        assert today[:len(urgent_first)] == urgent_first  # the demo roster has its own urgent household too
+        assert svc.own in [x["household_id"] for x in urgent_first]
         items = svc.call("sup", "GET", "/api/followups").json()["items"]
         mine = [f for f in items if f["visit_id"] == saved["visit"]["id"]]
         assert mine and items[0]["risk"] == "紧急"
@@ -313,3 +316,71 @@ def test_the_dashboard_by_role_and_scope(svc: Svc) -> None:
     behind = svc.call("sup", "GET", f"/api/dashboard/households?metric=overdue&juwei={JUWEI}").json()["items"]
     assert len(behind) == region["overdue"]
     assert svc.call("trainer", "GET", "/api/dashboard/households?metric=overdue").status_code == 403
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_drafts_by_role_scope_and_the_word_file(svc: Svc) -> None:
+    import docx
+
+    from app.service.visits.people import today
+
+    r = svc.call("w1", "POST", "/api/visits", json={
+        "client_id": "draft-" + uuid.uuid4().hex[:12], "household_id": svc.own, "method": "入户", "met": True,
+        "visited_on": today().isoformat(), "notes": "老人精神不错，说想了解高龄津贴", "needs": [{"category": "政策咨询", "text": "高龄津贴怎么申请"}],
+        "followups": [{"item": "送高龄津贴申请表", "due_on": ""}]})
+    assert r.status_code == 200, r.text
+    vid = r.json()["visit"]["id"]
+    body = {"kind": "visit_summary", "visit_id": vid}
+    got = {who: svc.call(who, "POST", "/api/drafts", json=body).status_code for who in ROLES}
+    assert got == {"w1": 200, "w2": 404, "sup": 200, "sup_other": 404, "trainer": 403, "evaluator": 403,
+                   "trainer_sup": 200, "admin": 200}
+    d = svc.call("w1", "POST", "/api/drafts", json=body).json()
+    assert d["kind_name"] == "走访小结" and "测*" in d["text"] and "测试甲" not in d["text"]
+    assert "高龄津贴怎么申请" in d["text"] and any(f["source"] == f"走访记录 #{vid}" for f in d["facts"])
+    edited = d["text"] + "\n补充：已电话告知家属。"
+    r = svc.call("w1", "POST", "/api/drafts/docx", json={**body, "text": edited})
+    assert r.status_code == 200 and r.headers["content-type"].startswith(
+        "application/vnd.openxmlformats-officedocument.wordprocessingml")
+    paras = [p.text for p in docx.Document(io.BytesIO(r.content)).paragraphs]
+    assert paras[0] == "走访小结" and "补充：已电话告知家属。" in paras
+    log = svc.call("admin", "GET", "/api/access-log?action=export").json()["entries"]
+    assert any(e["kind"] == "visit" and str(vid) in e["target"] and e["detail"].get("draft") == "visit_summary"
+               for e in log)
+    assert svc.call("w2", "POST", "/api/drafts/docx", json=body).status_code == 404  # rebuilt, so scoped again
+
+    report = {"kind": "monthly_report", "juwei": JUWEI}
+    assert svc.call("sup_other", "POST", "/api/drafts", json=report).status_code == 403
+    rep = svc.call("sup", "POST", "/api/drafts", json=report).json()
+    assert rep["demo"] and any("虚构" in n for n in rep["notices"]) and "一、总体情况" in rep["text"]
+    t = svc.call("w1", "GET", "/api/drafts/templates").json()
+    assert {x["key"] for x in t["templates"]} == {"heat_care", "water_power", "activity"}
+    notice = {"kind": "notice", "template": "water_power", "fields": {
+        "juwei": "晨光居委会（虚构示例）", "what": "停水", "time": "12月5日8:00至16:00", "area": "晨光一村1号楼至8号楼",
+        "reason": "供水管道检修", "phone": "021-0000 0000"}}
+    n = svc.call("trainer", "POST", "/api/drafts", json=notice)  # a notice holds no resident's data
+    assert n.status_code == 200 and n.json()["title"] == "停水通知"
+    bad = svc.call("w1", "POST", "/api/drafts", json={**notice, "fields": {"what": "停水"}})
+    assert bad.status_code == 422 and "请填写" in bad.json()["detail"]
+    assert svc.call("w1", "POST", "/api/drafts", json={"kind": "essay"}).status_code == 422
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_ask_data_by_role_and_scope(svc: Svc) -> None:
+    q = {"question": "晨光居委的独居老人有几户"}
+    got = {who: svc.call(who, "POST", "/api/ask-data", json=q).status_code for who in ROLES}
+    assert got == {"w1": 200, "w2": 200, "sup": 200, "sup_other": 200, "trainer": 403, "evaluator": 403,
+                   "trainer_sup": 200, "admin": 200}
+    region = svc.call("sup", "POST", "/api/ask-data", json=q).json()
+    assert not region["declined"] and region["metric"] == "households" and region["value"] > 0
+    assert "晨光居委（虚构示例）" in region["reading"] and len(region["items"]) == region["count"]
+    # another street's supervisor: the 居委 is not a name in their roster, and their figure is their own
+    other = svc.call("sup_other", "POST", "/api/ask-data", json=q).json()
+    assert other["value"] == 0 and other["items"] == []
+    mine = svc.call("w1", "POST", "/api/ask-data", json={"question": "我手上独居老人有几户"}).json()
+    listed = svc.call("w1", "GET", "/api/households?tag=独居老人&status=在住&limit=500").json()["items"]
+    assert {x["id"] for x in mine["items"]} == {x["id"] for x in listed} and svc.own in {x["id"] for x in listed}
+    no = svc.call("sup", "POST", "/api/ask-data", json={"question": "测试甲的手机号是多少"}).json()
+    assert no["declined"] and "个人信息" in no["reason"] and no["items"] == []
+    assert svc.call("sup", "POST", "/api/ask-data", json={"question": "x" * 5000}).status_code == 422

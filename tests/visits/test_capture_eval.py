@@ -25,7 +25,7 @@ def test_the_issues_gate_on_the_held_out_test_half() -> None:
     assert gates(s) == [], gates(s)
 
 
-@pytest.mark.parametrize(("split", "negated_urgent", "dates"), [("test1", 1, 0.86), ("test4", 1, 0.9)])
+@pytest.mark.parametrize(("split", "negated_urgent", "dates"), [("test1", 1, 0.86), ("test4", 1, 0.93), ("test5", 0, 0.73)])
 def test_the_test_half_is_never_below_what_was_reported(split: str, negated_urgent: int, dates: float) -> None:
     """What the closing note reports for each held-out half, as a floor: a change that loses an
     urgent record on unseen notes fails here."""

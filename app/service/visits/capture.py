@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from app.service.visits.dates import find_days
+from app.service.visits.dates import find_days, is_span
 
 RULES_FILE = Path(__file__).with_name("capture_rules.yaml")
 MAX_NOTE = 5000
@@ -48,7 +48,7 @@ _CORRECTION_TAIL = 3  # characters from the correction word to the new day ("不
 _AGAIN_TODAY = re.compile(r"今天(?:又|再)(?:去|上门|来|到|打)")
 # A past day names the visit's own day only when a visit verb follows it ("昨天下午上门的"), not a
 # past event ("前天摔了一跤").
-_VISIT_VERB = re.compile(r"去|上门|入户|走访|打|看|到|见|联系|碰|微信|视频|来")
+_VISIT_VERB = re.compile(r"去|上门|入户|走访|打|看|到|见|联系|碰|微信|视频|群里|来")
 
 
 @dataclass
@@ -195,7 +195,7 @@ def _drop_corrections(text: str, today: dt.date) -> str:
     dropped with the correction itself; the words between stay.
 
     >>> _drop_corrections("我明天一早上门 不对 今天下午就去", dt.date(2026, 12, 1))
-    '我一早上门 今天下午就去'
+    '我上门 今天下午就去'
     """
     days = find_days(text, today)
     for (s1, e1, _), (s2, _e2, _) in zip(days[::-1][1:], days[::-1], strict=False):
@@ -228,7 +228,8 @@ def draft_record(note: str, today: dt.date, *, rules: Rules | None = None) -> Dr
     # The visit's day: a past day said before any future one ("昨天下午去的"), else today.
     visited = today
     for s, e, d in days:
-        if today - dt.timedelta(days=_VISIT_LOOKBACK) <= d < today and s < 12 and _VISIT_VERB.search(text, e, e + 8):
+        if (today - dt.timedelta(days=_VISIT_LOOKBACK) <= d < today and s < 12 and not is_span(text[s:e])
+                and _VISIT_VERB.search(text, e, e + 8)):
             visited = d
             # "前天去了 没人 今天又去了一次": the latest visit is this record's
             if any(ds > e and d2 == today and _AGAIN_TODAY.match(text, ds)
@@ -293,6 +294,7 @@ def draft_record(note: str, today: dt.date, *, rules: Rules | None = None) -> Dr
     followups: list[dict[str, Any]] = []
     last_day: dt.date | None = None  # the latest day said in an earlier clause, for "到时候"
     prev_followup = False
+    last_words: set[str] = set()  # the day words of the latest follow-up ("月底")
     for (off, clause), (s, e) in zip(parts, spans, strict=True):
         body = _clean(clause, rules)
         if not body:
@@ -312,8 +314,15 @@ def draft_record(note: str, today: dt.date, *, rules: Rules | None = None) -> Dr
             if prev_followup and followups and followups[-1]["due_on"] == due.isoformat():
                 followups[-1]["item"] += " " + body  # "下个月中开始报名 我到时候提醒她": one task
                 continue
+        words = {text[ds:de] for ds, de, d in in_clause if d == due}
+        if is_followup and due is not None and followups and followups[-1]["due_on"] == due.isoformat() and any(
+                a.endswith(b) or b.endswith(a) for a in words for b in last_words):
+            # the same day named again ("说是这个月底之前到账 … 月底没到再来找我"): it refers back, one task
+            followups[-1]["item"] += " " + body
+            continue
         if is_followup:
             followups.append({"item": body, "owner": "", "due_on": due.isoformat() if due else ""})
+            last_words = words
         prev_followup = is_followup
         later_days = [d for _ds, _de, d in in_clause if d > today]
         if later_days:
@@ -356,7 +365,10 @@ def _followup_due(text: str, off: int, clause: str, in_clause: list[tuple[int, i
     if later:
         return (None, False) if away else (later[0], True)
     same = [ds for ds, _de, d in in_clause if d == today and rules.same_day.match(text, ds)]
-    if same and off > 0 and not done and not away and rules.followup_actions.search(text, same[0], off + len(clause)):
+    # what was done before the same-day word is not the task after it ("联系了社区医生下午来看")
+    done_after = bool(rules.done_markers.search(text, same[0], off + len(clause))) if same else done
+    if (same and off > 0 and not done_after and not away
+            and rules.followup_actions.search(text, same[0], off + len(clause))):
         return today, True
     if says_later and off > 0 and not done:
         return None, True

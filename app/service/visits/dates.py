@@ -44,13 +44,14 @@ def _month_end(d: dt.date) -> dt.date:
 
 
 _WEEK = r"(?:周|星期|礼拜)"
-# (pattern, resolver(match, today) -> date); tried in this order at each position, longest first
-_RULES: list[tuple[re.Pattern[str], object]] = []
+# (pattern, resolver(match, today) -> date, span); tried in this order at each position, longest first.
+# A span ("月底", "两周内", "国庆后") is a deadline convention for a stretch of days, not one named day.
+_RULES: list[tuple[re.Pattern[str], object, bool]] = []
 
 
-def _rule(pattern: str):  # type: ignore[no-untyped-def]
+def _rule(pattern: str, *, span: bool = False):  # type: ignore[no-untyped-def]
     def wrap(fn):  # type: ignore[no-untyped-def]
-        _RULES.append((re.compile(pattern), fn))
+        _RULES.append((re.compile(pattern), fn, span))
         return fn
     return wrap
 
@@ -87,12 +88,12 @@ def _weekday(m: re.Match[str], d: dt.date) -> dt.date:
     return d + dt.timedelta(days=(_WEEKDAY[m.group(1)] - d.weekday()) % 7)
 
 
-@_rule(rf"({NUM})个?(?:星期|礼拜|周)(?:之?内|以内|后|之后)")
+@_rule(rf"({NUM})个?(?:星期|礼拜|周)(?:之?内|以内|后|之后)", span=True)
 def _weeks(m: re.Match[str], d: dt.date) -> dt.date:
     return d + dt.timedelta(days=7 * number(m.group(1)))
 
 
-@_rule(rf"({NUM})个?月(?:之?内|以内|后|之后)")
+@_rule(rf"({NUM})个?月(?:之?内|以内|后|之后)", span=True)
 def _months_within(m: re.Match[str], d: dt.date) -> dt.date:
     return d + dt.timedelta(days=30 * number(m.group(1)))
 
@@ -102,7 +103,7 @@ def _days(m: re.Match[str], d: dt.date) -> dt.date:
     return d + dt.timedelta(days=number(m.group(1) or m.group(2)))
 
 
-@_rule(r"过两天|过几天")
+@_rule(r"过两天|过几天", span=True)
 def _few_days(m: re.Match[str], d: dt.date) -> dt.date:
     return d + dt.timedelta(days=2 if "两" in m.group(0) else 3)
 
@@ -117,43 +118,43 @@ def _month_day(m: re.Match[str], d: dt.date) -> dt.date:
     return out.replace(year=d.year + 1) if (d - out).days > 180 else out
 
 
-@_rule(r"下个?月(?:初|头)")
+@_rule(r"下个?月(?:初|头)", span=True)
 def _next_month_start(m: re.Match[str], d: dt.date) -> dt.date:
     return _add_months(d, 1, 5)
 
 
-@_rule(r"下个?月(?:底|末)")
+@_rule(r"下个?月(?:底|末)", span=True)
 def _next_month_end(m: re.Match[str], d: dt.date) -> dt.date:
     return _month_end(_add_months(d, 1, 1))
 
 
-@_rule(r"下个?月(?:中|中旬)")
+@_rule(r"下个?月(?:中|中旬)", span=True)
 def _next_month_mid(m: re.Match[str], d: dt.date) -> dt.date:
     return _add_months(d, 1, 15)
 
 
-@_rule(r"下个月|下月")
+@_rule(r"下个月|下月", span=True)
 def _next_month(m: re.Match[str], d: dt.date) -> dt.date:
     return _add_months(d, 1, 1)
 
 
-@_rule(r"(?:这个月|本月)?(?:月底|月末)")
+@_rule(r"(?:这个月|本月)?(?:月底|月末)", span=True)
 def _month_end_rule(m: re.Match[str], d: dt.date) -> dt.date:
     return _month_end(d)
 
 
-@_rule(r"(?:这个月|本月)?月中")
+@_rule(r"(?:这个月|本月)?月中", span=True)
 def _mid_month(m: re.Match[str], d: dt.date) -> dt.date:
     mid = d.replace(day=15)
     return mid if mid >= d else _add_months(d, 1, 15)
 
 
-@_rule(r"年底|年末|元旦前|元旦之前")
+@_rule(r"年底|年末|元旦前|元旦之前", span=True)
 def _year_end(m: re.Match[str], d: dt.date) -> dt.date:
     return dt.date(d.year, 12, 31)
 
 
-@_rule(r"国庆(?:节)?(?:后|之后|以后)")
+@_rule(r"国庆(?:节)?(?:后|之后|以后)", span=True)
 def _after_national_day(m: re.Match[str], d: dt.date) -> dt.date:
     out = dt.date(d.year, 10, 8)
     return out if out >= d - dt.timedelta(days=30) else dt.date(d.year + 1, 10, 8)
@@ -211,12 +212,37 @@ def _days_ago(m: re.Match[str], d: dt.date) -> dt.date:
     return d - dt.timedelta(days=number(m.group(1)))
 
 
+# A part of the day right after a named day belongs to it: "昨天晚上" is yesterday, not also tonight.
+_PART_OF_DAY = re.compile(r"(?:上午|下午|中午|晚上|早上|傍晚|夜里头?|半夜|凌晨|一早)")
+
+
 def find_days(text: str, today: dt.date) -> list[tuple[int, int, dt.date]]:
-    """Every day expression in ``text`` as (start, end, day), left to right, none overlapping."""
+    """Every day expression in ``text`` as (start, end, day), left to right, none overlapping.
+
+    >>> [(s, e, x.isoformat()) for s, e, x in find_days("昨天晚上她问", dt.date(2026, 11, 5))]
+    [(0, 4, '2026-11-04')]
+    """
     found: list[tuple[int, int, dt.date]] = []
-    for pattern, fn in _RULES:
+    claimed: list[tuple[int, int]] = []  # every matched stretch, including spans read as attributes
+    for pattern, fn, span in _RULES:
         for m in pattern.finditer(text):
-            if any(s < m.end() and m.start() < e for s, e, _ in found):
+            end = m.end()
+            if fn is not _today and (part := _PART_OF_DAY.match(text, end)):
+                end = part.end()
+            if any(s < end and m.start() < e for s, e in claimed):
                 continue
-            found.append((m.start(), m.end(), fn(m, today)))  # type: ignore[operator]
+            claimed.append((m.start(), end))
+            if span and text.startswith("的", end):
+                continue  # "年底的慰问品", "下个月的药": it describes a thing, it sets no deadline
+            found.append((m.start(), end, fn(m, today)))  # type: ignore[operator]
     return sorted(found)
+
+
+def is_span(word: str) -> bool:
+    """Whether a day expression names a stretch of days by convention ("月底", "两周内", "国庆后") rather
+    than one day ("昨天", "下周三"): a span can be a deadline but not the day a visit took place.
+
+    >>> is_span("国庆后"), is_span("前天")
+    (True, False)
+    """
+    return any(span and pattern.fullmatch(word) for pattern, _fn, span in _RULES)

@@ -84,7 +84,7 @@ def load_demo(visits: Visits, db: ServiceDB, *, n: int = 60, seed: int = 2026120
                                                        relation="配偶", birth_year=elder + rng.randrange(-3, 4),
                                                        phone="", id_card="", tags=[], notes="虚构人物"))
             h = HouseholdIn.model_construct(
-                juwei=DEMO_JUWEI, xiaoqu=DEMO_XIAOQU[i % 2], building=str(1 + i // 8), room=f"{1 + (i % 6)}0{1 + i % 3}",
+                juwei=DEMO_JUWEI, xiaoqu=DEMO_XIAOQU[i % 2], building=str(1 + i // 8), room=f"{1 + (i % 8) // 2}0{1 + i % 3}",
                 worker=worker.username, tags=tags, status="在住", status_on="", notes="虚构示例户", members=people)
             hid, _ = visits.roster.upsert_in(conn, scope, h, demo=True, tree=tree)
             made.append((hid, worker, tags))

@@ -23,7 +23,7 @@ from app.core.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
 VISITS_PATH = "/visits"
-_FILES = {"app.js": "text/javascript", "app.css": "text/css", "sw.js": "text/javascript"}
+_FILES = {"app.js": "text/javascript", "write.js": "text/javascript", "app.css": "text/css", "sw.js": "text/javascript"}
 
 
 def add_visit_routes(app: FastAPI, settings: Settings) -> None:
@@ -52,6 +52,7 @@ def add_visit_routes(app: FastAPI, settings: Settings) -> None:
         """Replies holding residents' data are not kept by browsers or proxies."""
         resp = await call_next(request)
         p = request.url.path
-        if p.startswith(("/api/households", "/api/visits", "/api/followups", "/api/plan", "/api/access-log")):
+        if p.startswith(("/api/households", "/api/visits", "/api/followups", "/api/plan", "/api/access-log",
+                         "/api/drafts", "/api/dashboard", "/api/ask-data")):
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp

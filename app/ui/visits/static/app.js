@@ -318,7 +318,8 @@ function showSaved(res) {
       em.steps.map((s) => el("div", { class: "fu" }, el("div", { text: s.answer }), citations(s.citations))),
       em.note ? el("p", { text: em.note }) : null));
   }
-  parts.push(el("p", {}, el("a", { href: `#h/${v.household_id}`, text: "← 回到这户" }), " · ", el("a", { href: "#plan", text: "计划" })));
+  parts.push(el("p", {}, el("a", { href: `#h/${v.household_id}`, text: "← 回到这户" }), " · ", el("a", { href: "#plan", text: "计划" }),
+    " · ", el("a", { href: `#write/visit/${v.id}`, id: "make-summary", text: "生成走访小结" })));
   show(parts);
 }
 
@@ -403,7 +404,9 @@ async function showBoard() {
   };
   const defs = (key) => el("details", { class: "muted" }, el("summary", { text: "口径" }), d.definitions[key]);
   const parts = [el("div", { class: "row" }, el("h2", { class: "grow", text: `看板 · ${d.month || ""}` }),
-    el("a", { class: "btn", href: "/api/dashboard/export.xlsx", text: "导出 .xlsx" }))];
+    el("a", { class: "btn", href: "/api/dashboard/export.xlsx", text: "导出 .xlsx" }),
+    d.visits !== null ? el("a", { class: "btn", href: "#write/report", id: "board-report", text: "写月报" }) : null)];
+  if (d.visits !== null) parts.push(askBox());
   if (d.visits !== null && d.coverage) {
     const maxDue = Math.max(1, ...d.coverage.map((c) => c.due));
     parts.push(el("div", { class: "card" }, el("h3", { text: `本月走访覆盖（${d.scope === "own" ? "我负责的户" : "本辖区"}）` }),
@@ -438,6 +441,44 @@ async function showBoard() {
     defs("kb")));
   parts.push(list);
   render(token, parts);
+}
+
+// 问数: a plain question to the data; the answer says how it was read, and what is behind the figure
+function askItem(kind, x) {
+  const href = `#h/${x.household_id || x.id}`;
+  if (kind === "household") return el("a", { class: "card", href }, el("b", { text: `${x.juwei || ""} ${x.address}` }), demoBadge(x.demo), el("div", {}, tags(x.tags)));
+  if (kind === "followup") return el("a", { class: "card", href }, el("b", { text: x.address }), el("div", { text: `${x.item}（提出 ${x.raised_on}，期限 ${x.due_on || "未定"}）` }));
+  return el("a", { class: "card", href }, el("b", { text: x.address }), el("div", { text: `${x.visited_on} ${x.method} · ${x.met ? "见到" : "未遇"} · ${x.risk}` }));
+}
+
+function askBox() {
+  const input = el("input", { id: "ask-q", placeholder: "问数据，例如：上个月哪些高龄老人一次都没走访到？", maxlength: "200" });
+  const out = el("div", { id: "ask-out", "aria-live": "polite" });
+  const ask = async (question) => {
+    input.value = question;
+    out.replaceChildren(el("p", { class: "muted", text: "查询中…" }));
+    try {
+      const a = await api("POST", "/api/ask-data", { question });
+      if (a.declined) {
+        out.replaceChildren(el("p", { class: "err", text: `没有回答：${a.reason}` }),
+          el("div", {}, a.nearest.length ? el("span", { class: "muted", text: "可以这样问：" }) : null,
+            a.nearest.map((n) => el("button", { class: "chip", type: "button", onclick: () => ask(n), text: n }))));
+        return;
+      }
+      out.replaceChildren(...[el("p", { class: "answer", id: "ask-answer", text: a.answer }),
+        el("p", { class: "muted", id: "ask-reading", text: a.reading }),
+        el("details", { class: "muted" }, el("summary", { text: "口径" }), a.definition),
+        a.sql ? el("details", { open: true }, el("summary", { text: "查询语句（已检查，只读）" }), el("pre", { text: a.sql })) : null,
+        a.rows.length ? el("table", {}, el("tr", {}, a.columns.map((c) => el("th", { text: c }))),
+          a.rows.map((r) => el("tr", {}, r.map((v) => el("td", { text: String(v) }))))) : null,
+        el("div", { id: "ask-items" }, a.items.map((x) => askItem(a.kind, x))),
+        a.count > a.items.length ? el("p", { class: "muted", text: `只列出前 ${a.items.length} 条，共 ${a.count} 条。` }) : null]
+        .filter(Boolean));
+    } catch (e) { out.replaceChildren(errorBox(e)); }
+  };
+  const form = el("form", { class: "row", onsubmit: (ev) => { ev.preventDefault(); if (input.value.trim()) ask(input.value.trim()); } },
+    input, el("button", { class: "primary", id: "ask-go", type: "submit", text: "问数" }));
+  return el("div", { class: "card", id: "ask" }, el("h3", { text: "问数" }), form, out);
 }
 
 // -- supervisor: roster import, export, hand-over, extreme weather ----------------------------------
@@ -514,6 +555,7 @@ async function route() {
   if (h === "#followups") return showFollowups();
   if (h === "#manage") return showManage();
   if (h === "#board") return showBoard();
+  if ((m = h.match(/^#write(?:\/(visit|report))?(?:\/(\d+))?$/))) return showWrite(m[1] || "", m[2]);
   return showPlan();
 }
 
@@ -539,8 +581,9 @@ window.addEventListener("hashchange", route);
   }
   if (me && me.visit_scope !== "none") {
     document.querySelector("header#top nav").prepend(el("a", { href: "#board", id: "nav-board", text: "看板" }));
+    document.querySelector("#nav-followups").after(el("a", { href: "#write", id: "nav-write", text: "写材料" }));
   }
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/visits/sw.js", { scope: "/visits" }).catch(() => {});
   await route();
-  flushOutbox();
+  if (navigator.onLine) flushOutbox(); // offline: the "online" event sends the outbox later
 })();

@@ -1,8 +1,8 @@
 // Keeps the visit page itself loadable without a signal. Only the page and its own script and style
 // are cached; residents' data never is (API replies go to the network, and the page keeps unsent
 // records in its own storage).
-const CACHE = "sg-visits-v1";
-const SHELL = ["/visits", "/visits/app.js", "/visits/app.css"];
+const CACHE = "sg-visits-v2";
+const SHELL = ["/visits", "/visits/app.js", "/visits/write.js", "/visits/app.css"];
 
 self.addEventListener("install", (e) => {
   e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
