@@ -24,7 +24,7 @@ from app.service.tables import conversations, feedback, followups, households, m
 from app.service.visits import Visits
 from app.service.visits.access import Access
 from app.service.visits.people import address_text, today
-from app.service.visits.plan import due_of
+from app.service.visits.plan import due_of, tag_names
 from app.service.visits.scope import Scope
 
 # Each figure's 口径: how it is counted, a tap away on screen.
@@ -72,30 +72,46 @@ class Dashboard:
             raise ForbiddenError(f"“{juwei}”不在您的管辖范围内（或不在地区表中）。")
         return Scope(user, juwei=frozenset(allowed))
 
-    def _households(self, scope: Scope, start: dt.date, end: dt.date, own_only: bool) -> list[dict[str, Any]]:
+    def _households(self, scope: Scope, start: dt.date, end: dt.date, own_only: bool, *,
+                    stored: bool | None = None) -> list[dict[str, Any]]:
         """The 在住 households in scope as they stood at the month's end: their last home visit and
-        last contact up to that day, and whether a home visit fell in the month."""
+        last contact up to that day, and whether a home visit fell in the month.
+
+        While the month's end is still ahead, that is what each household row already keeps (a
+        visit is never dated after tomorrow), so the visits are not read at all; a past month is
+        worked out from its visits. ``stored`` forces one way (the test compares them)."""
         day = min(today(), end)
+        if stored is None:
+            stored = end > today()
         extra = households.c.status == "在住"
         if own_only:
             extra = extra & (households.c.worker_id == scope.user.id)
-        v = visits.c
-        home = and_(v.met == 1, v.method == "入户")
-        per = (select(v.household_id,
-                      func.max(case((home, v.visited_on), else_="")).label("last_home"),
-                      func.max(v.visited_on).label("last_contact"),
-                      func.max(case((and_(home, v.visited_on >= start.isoformat()), 1), else_=0)).label("in_month"))
-               .join_from(visits, households, households.c.id == v.household_id)
-               .where(v.met == 1, v.visited_on <= end.isoformat(), scope.clause(day), extra)
-               .group_by(v.household_id)).subquery()
         h = households.c
-        q = (select(h.id, h.juwei, h.xiaoqu, h.building, h.room, h.tags_json, h.urgent_open, h.demo,
-                    users.c.username.label("worker"), per.c.last_home, per.c.last_contact, per.c.in_month)
-             .join_from(households, per, per.c.household_id == h.id, isouter=True)
-             .join(users, users.c.id == h.worker_id, isouter=True)
-             .where(scope.clause(day), extra))
+        cols = [h.id, h.juwei, h.xiaoqu, h.building, h.room, h.tags_json, h.urgent_open, h.demo,
+                users.c.username.label("worker")]
+        if stored:
+            q = (select(*cols, h.last_visit_on.label("last_home"), h.last_contact_on.label("last_contact"),
+                        case((h.last_visit_on >= start.isoformat(), 1), else_=0).label("in_month"))
+                 .join_from(households, users, users.c.id == h.worker_id, isouter=True)
+                 .where(scope.clause(day), extra))
+        else:
+            v = visits.c
+            home = and_(v.met == 1, v.method == "入户")
+            per = (select(v.household_id,
+                          func.max(case((home, v.visited_on), else_="")).label("last_home"),
+                          func.max(v.visited_on).label("last_contact"),
+                          func.max(case((and_(home, v.visited_on >= start.isoformat()), 1), else_=0)).label("in_month"))
+                   .join_from(visits, households, households.c.id == v.household_id)
+                   .where(v.met == 1, v.visited_on <= end.isoformat(), scope.clause(day), extra)
+                   .group_by(v.household_id)).subquery()
+            q = (select(*cols, per.c.last_home, per.c.last_contact, per.c.in_month)
+                 .join_from(households, per, per.c.household_id == h.id, isouter=True)
+                 .join(users, users.c.id == h.worker_id, isouter=True)
+                 .where(scope.clause(day), extra))
         with self.db.read() as conn:
-            rows = [dict(r) for r in conn.execute(q).mappings()]
+            result = conn.execute(q)
+            keys = list(result.keys())
+            rows = [dict(zip(keys, r, strict=True)) for r in result.all()]  # one fetchall: a street is 20k rows
         for row in rows:
             row["last_visit_on"] = row.pop("last_home") or ""
             row["last_contact_on"] = row.pop("last_contact") or ""
@@ -119,7 +135,7 @@ class Dashboard:
             d = due_of(h, tags, day, set())
             visited = h["in_month"]
             due = visited or d.due_on <= end
-            names = [t for t in json.loads(h["tags_json"]) if t in tags] or ["（无标签）"]
+            names = tag_names(h["tags_json"], tags) or ["（无标签）"]
             for t in names:
                 cov[t][0] += due
                 cov[t][1] += due and visited

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, select, text
+from sqlalchemy import and_, func, select, text
 
 from app.service.askdata.grammar import Reading
 from app.service.db import ServiceDB
@@ -124,6 +124,9 @@ class Metrics:
                 cond.append(getattr(v, key) == f[key])
         if m != "method_share" and "method" in f:
             cond.append(v.method == f["method"])
+        if m == "method_share":  # the denominator is counted, only the method's own visits are listed
+            total = int(conn.execute(select(func.count()).select_from(visits).where(and_(*cond))).scalar_one())
+            cond.append(v.method == f["method"])
         cols = [v.id, v.method] + ([v.needs_json] if m == "needs" or cat else [])
         rows = conn.execute(select(*cols).where(and_(*cond)).order_by(v.visited_on.desc(), v.id.desc())).all()
 
@@ -132,8 +135,8 @@ class Metrics:
 
         value: int | float
         if m == "method_share":
-            mine = [int(r[0]) for r in rows if r[1] == f["method"]]
-            value, ids = (round(len(mine) / len(rows), 4) if rows else 0.0), mine
+            ids = [int(r[0]) for r in rows]
+            value = round(len(ids) / total, 4) if total else 0.0
         elif m == "needs" or cat:
             counted = [(int(r[0]), needs_of(r[2])) for r in rows]
             counted = [x for x in counted if x[1]]

@@ -67,6 +67,11 @@ def _compute_intervals(tags_json: str, tags: TagBook) -> _Intervals:
     return names, prio, visit_days, visit_tag, min(contact) if contact else None, label
 
 
+def tag_names(tags_json: str, tags: TagBook) -> list[str]:
+    """A household's known tags, parsed once per distinct tag set (a roster has few)."""
+    return _intervals(tags_json, tags)[0]
+
+
 def due_of(row: dict[str, Any], tags: TagBook, day: dt.date, weather: set[str]) -> Due:
     """When a household is next due and why."""
     names, prio, visit_days, visit_tag, contact_rule, label = _intervals(row["tags_json"], tags)
