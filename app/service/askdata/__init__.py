@@ -145,7 +145,7 @@ class AskData:
         day = today or today_shanghai()
         user.require("visit")
         scope = self.visits.roster.scope(user)
-        r = read(question, self.names(user, day), day, as_worker=not scope.supervises)
+        r = read(question, self.names(user, day), day)
         q = question.strip()[:200]
         if r.decline or not r.metric:
             if self.llm_allowed and not r.personal:

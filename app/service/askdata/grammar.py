@@ -92,7 +92,7 @@ def normalise(question: str, lex: dict[str, Any]) -> str:
     return q
 
 
-def _month_period(today: dt.date, kind: str, m: re.Match[str] | None) -> Period:
+def _period(today: dt.date, kind: str, m: re.Match[str] | None) -> Period:
     def month_span(y: int, mo: int) -> tuple[dt.date, dt.date]:
         start = dt.date(y, mo, 1)
         nxt = dt.date(y + (mo == 12), mo % 12 + 1, 1)
@@ -152,7 +152,7 @@ def _names_in(q: str, names: dict[str, str]) -> tuple[list[str], str]:
     return found, q
 
 
-def read(question: str, names: Names, today: dt.date, *, as_worker: bool = False) -> Reading:
+def read(question: str, names: Names, today: dt.date) -> Reading:
     lex = lexicon()
     r = Reading()
     q = normalise(question, lex)
@@ -186,7 +186,7 @@ def read(question: str, names: Names, today: dt.date, *, as_worker: bool = False
     for p in lex["periods"]:
         pm = re.search(p["pattern"], q)
         if pm:
-            period = _month_period(today, p["kind"], pm)
+            period = _period(today, p["kind"], pm)
             q = q[:pm.start()] + "□" + q[pm.end():]
             break
 
@@ -272,7 +272,7 @@ def read(question: str, names: Names, today: dt.date, *, as_worker: bool = False
                 f["need_category"] = cat
                 r.labels.append(cat)
         if period is None:
-            period = _month_period(today, "this_month", None)
+            period = _period(today, "this_month", None)
     r.period = period
     return r
 
