@@ -100,3 +100,28 @@ def normalize_query(text: str) -> str:
     text, _ = to_simplified(text)
     text, _ = fullwidth_alnum_to_halfwidth(text)
     return text.strip()
+
+
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+              "八": 8, "九": 9}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+
+
+def cn_number(s: str) -> int | None:
+    """A number written in digits or in Chinese numerals: '12', '十二', '二十', '两', '一百零五', and
+    '二〇二六' (digit by digit when there is no unit); None when ``s`` is not a number."""
+    s = s.strip()
+    if s.isdecimal():
+        return int(s)
+    if not s or any(ch not in _CN_DIGITS and ch not in _CN_UNITS for ch in s):
+        return None
+    if not any(ch in _CN_UNITS for ch in s):
+        return int("".join(str(_CN_DIGITS[ch]) for ch in s))
+    total = digit = 0
+    for ch in s:
+        if ch in _CN_DIGITS:
+            digit = _CN_DIGITS[ch]
+        else:
+            total += (digit or 1) * _CN_UNITS[ch]
+            digit = 0
+    return total + digit

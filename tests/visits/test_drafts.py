@@ -14,9 +14,10 @@ from docx.oxml.ns import qn
 
 from app.core.errors import NotFoundError, ValidationError
 from app.core.settings import Settings
+from app.core.text import cn_number
 from app.service.dashboard import Dashboard
 from app.service.drafts import Drafts
-from app.service.drafts.polish import cn_to_int, numbers, unsupported
+from app.service.drafts.polish import numbers, unsupported
 from app.service.drafts.word import to_docx
 from app.service.tables import visits
 from tests.fakes.llm import ScriptedLLM
@@ -141,7 +142,8 @@ def test_a_polish_is_kept_only_when_it_adds_no_fact(drafts: tuple[World, Drafts,
 
 
 def test_the_number_check() -> None:
-    assert cn_to_int("一百二十三") == 123 and cn_to_int("十五") == 15 and cn_to_int("二〇二六") == 2026
+    assert cn_number("一百二十三") == 123 and cn_number("十五") == 15 and cn_number("二〇二六") == 2026
+    assert cn_number("一百零五") == 105 and cn_number("俩") == 2 and cn_number("十号") is None
     assert numbers("共 12 户，覆盖率 40%，二十户未访，2026-11-05") == {"12", "40", "20", "2026", "11", "5"}
     assert unsupported("走访了十二户", "走访 12 户", []) == []
     assert unsupported("走访了13户，王阿大", "走访 12 户", ["王阿大"]) == ["数字 13", "人名 王阿大"]

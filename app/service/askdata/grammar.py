@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from app.core.text import cn_number
+
 LEXICON = Path(__file__).with_name("lexicon.yaml")
 MAX_QUESTION = 200
 
@@ -26,22 +28,7 @@ METRIC_NAMES = {
     "method_share": "走访方式占比", "open_followups": "未关闭的跟进", "urgent_open": "未确认的紧急记录",
     "needs": "诉求条数",
 }
-PERIOD_METRICS = {"visited", "not_visited", "visits", "method_share", "needs"}
-_CN_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _UNIT_DAYS = {"天": 1, "日": 1, "周": 7, "个星期": 7, "星期": 7, "个礼拜": 7, "礼拜": 7, "个月": 30}
-
-
-def number(s: str) -> int | None:
-    """'12' -> 12, '十二' -> 12, '二十' -> 20, '两' -> 2."""
-    if s.isdigit():
-        return int(s)
-    if "十" in s:
-        a, _, b = s.partition("十")
-        tens = _CN_DIGIT.get(a, 1) if a else 1
-        return tens * 10 + (_CN_DIGIT.get(b, 0) if b else 0)
-    if len(s) == 1 and s in _CN_DIGIT:
-        return _CN_DIGIT[s]
-    return None
 
 
 @dataclass(frozen=True)
@@ -124,9 +111,9 @@ def _period(today: dt.date, kind: str, m: re.Match[str] | None) -> Period:
         return Period(kind, dt.date(today.year, 1, 1), dt.date(today.year, 12, 31), "今年")
     assert m is not None
     if kind == "last_n_days":
-        n = (number(m.group("n")) or 0) * _UNIT_DAYS[m.group("unit")]
+        n = (cn_number(m.group("n")) or 0) * _UNIT_DAYS[m.group("unit")]
         return Period(kind, today - dt.timedelta(days=max(n, 1) - 1), today, f"近{n}天")
-    mo = number(m.group("m")) or 0
+    mo = cn_number(m.group("m")) or 0
     y = int(m.group("year")) if m.group("year") else (today.year if mo <= today.month else today.year - 1)
     s, e = month_span(y, mo)
     return Period("month", s, e, f"{y}年{mo}月")
@@ -179,7 +166,7 @@ def read(question: str, names: Names, today: dt.date) -> Reading:
     building = None
     m = re.search(r"([0-9]+|[一二三四五六七八九十]+)(?:号楼|号|栋|幢)", q)
     if m:
-        building = str(number(m.group(1)))
+        building = str(cn_number(m.group(1)))
         q = q[:m.start()] + "□" + q[m.end():]
 
     period = None
@@ -237,7 +224,7 @@ def read(question: str, names: Names, today: dt.date) -> Reading:
     if metric == "open_followups":
         older = re.search(c["followup_older"], q) or re.search(c["followup_older_after"], q)
         if older:
-            f["older_than_days"] = (number(older.group("n")) or 0) * _UNIT_DAYS[older.group("unit")]
+            f["older_than_days"] = (cn_number(older.group("n")) or 0) * _UNIT_DAYS[older.group("unit")]
             r.labels.append(f"提出超过{f['older_than_days']}天")
         if has["followup_overdue"]:
             f["overdue"] = True

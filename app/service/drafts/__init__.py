@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from app.core.errors import ForbiddenError, NotFoundError, ValidationError
+from app.core.errors import ForbiddenError, ValidationError
 from app.service.accounts import Accounts, User
 from app.service.dashboard import AGE_BUCKETS, Dashboard, month_bounds
 from app.service.db import ServiceDB
@@ -156,10 +156,7 @@ class Drafts:
             return user
         if not self.visits.roster.scope(user).supervises:
             raise ForbiddenError("社工只能生成自己的工作日志。")
-        try:
-            return Accounts(self.db).get(worker)
-        except Exception:
-            raise NotFoundError(f"没有名为“{worker}”的账号。") from None
+        return Accounts(self.db).get(worker)  # NotFoundError names the account
 
     def work_log(self, user: User, *, day: dt.date | None = None, span: str = "day", worker: str = "",
                  masked: bool = True) -> Draft:

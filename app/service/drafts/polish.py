@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from app.core.text import cn_number
 from app.rag.llm import prompt
 from app.service.drafts.types import Draft
 
@@ -19,33 +20,14 @@ log = logging.getLogger(__name__)
 POLISH_PROMPT = "draft_polish.v1"
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 _CN_NUM = re.compile(r"([零〇一二两三四五六七八九十百千]+)(?=[户件条次人名位天日号月周年岁%个项栋幢室楼])")
-_CN = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_UNIT = {"十": 10, "百": 100, "千": 1000}
 # Ordinals and fixed phrases that are not figures (一、 headings, 一起, 一下 ...) are not caught:
 # the measure-word lookahead above leaves them out.
-
-
-def cn_to_int(s: str) -> int | None:
-    """一百二十三 -> 123, 十五 -> 15, 二〇二六 -> 2026 (digit by digit when there is no unit)."""
-    if not any(ch in _UNIT for ch in s):
-        try:
-            return int("".join(str(_CN[ch]) for ch in s))
-        except KeyError:
-            return None
-    total, digit = 0, 0
-    for ch in s:
-        if ch in _CN:
-            digit = _CN[ch]
-        elif ch in _UNIT:
-            total += (digit or 1) * _UNIT[ch]
-            digit = 0
-    return total + digit
 
 
 def numbers(text: str) -> set[str]:
     out = {_norm(m.group()) for m in _DIGITS.finditer(text)}
     for m in _CN_NUM.finditer(text):
-        n = cn_to_int(m.group(1))
+        n = cn_number(m.group(1))
         if n is not None:
             out.add(str(n))
     return out

@@ -13,24 +13,16 @@ import calendar
 import datetime as dt
 import re
 
-_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-           "八": 8, "九": 9}
+from app.core.text import cn_number
+
 _WEEKDAY = {"一": 0, "1": 0, "二": 1, "2": 1, "三": 2, "3": 2, "四": 3, "4": 3, "五": 4, "5": 4, "六": 5, "6": 5,
             "日": 6, "天": 6, "末": 5, "7": 6}
 NUM = r"(?:\d{1,3}|[零〇一二两俩三四五六七八九十]{1,3})"
 
 
 def number(s: str) -> int:
-    """'3', '三', '十二', '二十', '两' -> int."""
-    if s.isdigit():
-        return int(s)
-    if "十" in s:
-        head, _, tail = s.partition("十")
-        return (_DIGITS.get(head, 1) if head else 1) * 10 + (_DIGITS.get(tail, 0) if tail else 0)
-    value = 0
-    for ch in s:
-        value = value * 10 + _DIGITS.get(ch, 0)
-    return value
+    """'3', '三', '十二', '二十', '两' -> int (0 for anything else)."""
+    return cn_number(s) or 0
 
 
 def _add_months(d: dt.date, months: int, day: int) -> dt.date:
