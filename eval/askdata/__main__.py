@@ -13,8 +13,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.askdata")
     ap.add_argument("--split", default="dev", choices=["dev", "test", "all"],
                     help="dev to tune on; test only to report (default dev)")
-    ap.add_argument("--set", dest="question_set", default="all", choices=["1", "2", "all"],
-                    help="1: questions.jsonl; 2: questions_set2.jsonl (a second author's); all: both (default all)")
+    ap.add_argument("--set", dest="question_set", default="all", choices=["1", "2", "3", "all"],
+                    help="1: questions.jsonl; 2: questions_set2.jsonl (a second author's); 3: questions_set3.jsonl "
+                         "(a third's); all: the three (default all)")
     ap.add_argument("--database-url", default=None,
                     help="an empty PostgreSQL database made by the caller (default: a temporary SQLite file)")
     ap.add_argument("--show-wrong", action="store_true",

@@ -1,5 +1,6 @@
 """Scores the 问数 parser (``app.service.askdata.AskData``) on ``questions.jsonl`` (set 1) and
-``questions_set2.jsonl`` (set 2, by a second author) over the demo roster.
+``questions_set2.jsonl`` (set 2, by a second author) and ``questions_set3.jsonl`` (set 3, by a third,
+who had seen neither the parser nor the other sets) over the demo roster.
 
 A fresh records database (a temporary SQLite file, or a PostgreSQL database the caller made) gets
 the demo roster as of a fixed evaluation day (:data:`EVAL_DAY`, so that the figures do not move
@@ -42,7 +43,9 @@ from eval.askdata.reference import METRICS, ROOT, Expected, Reference
 
 QUESTIONS = Path(__file__).with_name("questions.jsonl")
 QUESTIONS_SET2 = Path(__file__).with_name("questions_set2.jsonl")
-QUESTION_SETS: dict[str, tuple[Path, ...]] = {"1": (QUESTIONS,), "2": (QUESTIONS_SET2,), "all": (QUESTIONS, QUESTIONS_SET2)}
+QUESTIONS_SET3 = Path(__file__).with_name("questions_set3.jsonl")
+QUESTION_SETS: dict[str, tuple[Path, ...]] = {"1": (QUESTIONS,), "2": (QUESTIONS_SET2,), "3": (QUESTIONS_SET3,),
+                                              "all": (QUESTIONS, QUESTIONS_SET2, QUESTIONS_SET3)}
 """``--set``: which question files are scored (the command line's default is "all")."""
 EVAL_DAY = dt.date(2026, 11, 6)  # a Friday; the demo roster is loaded as of this day and asked on it
 SPLIT_SEED = 20261201
@@ -57,11 +60,11 @@ GROUPS = (*METRICS, "decline")
 
 def load(split: str = "all", path: Path = QUESTIONS, *, question_set: str | None = None) -> list[dict[str, Any]]:
     """The questions of one split; from ``path`` (set 1 unless told otherwise), or, with ``question_set``
-    ("1", "2" or "all"), from that set's files in order."""
+    ("1", "2", "3" or "all"), from that set's files in order."""
     if split not in ("dev", "test", "all"):
         raise ValueError(f"split should be dev, test or all, not {split!r}")
     if question_set is not None and question_set not in QUESTION_SETS:
-        raise ValueError(f"question set should be 1, 2 or all, not {question_set!r}")
+        raise ValueError(f"question set should be 1, 2, 3 or all, not {question_set!r}")
     paths = QUESTION_SETS[question_set] if question_set is not None else (path,)
     rows = [json.loads(line) for p in paths for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [r for r in rows if split == "all" or r["split"] == split]
@@ -90,8 +93,9 @@ def assign_splits(rows: Iterable[dict[str, Any]], seed: int = SPLIT_SEED) -> dic
 
 
 def assign_splits_set2(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
-    """Set 2's recorded split rule: ids ``r001``..``r080``, an odd number is dev, an even one test."""
-    return {r["id"]: "dev" if int(str(r["id"]).lstrip("r")) % 2 else "test" for r in rows}
+    """Sets 2 and 3's recorded split rule: ids ``r001``..``r080`` (``s3-001``..), an odd number is
+    dev, an even one test."""
+    return {r["id"]: "dev" if int(str(r["id"]).split("-")[-1].lstrip("r")) % 2 else "test" for r in rows}
 
 
 # -- the world the questions are asked in ------------------------------------------------------------
@@ -287,7 +291,7 @@ def parser_factory() -> Callable[[World], Asker]:
 def run(split: str = "dev", database_url: str | None = None, *, show_wrong: bool = False,
         day: dt.date = EVAL_DAY, make_asker: Callable[[World], Asker] | None = None,
         question_set: str = "1") -> tuple[Report, str]:
-    """Scores one split of one question set ("1", "2" or "all"; set 1 when called without one, as
+    """Scores one split of one question set ("1", "2", "3" or "all"; set 1 when called without one, as
     before the second set existed; ``python -m eval.askdata`` defaults to "all")."""
     rows = load(split, question_set=question_set)
     if make_asker is None:

@@ -10,8 +10,8 @@ from eval.capture.score import gates, load, score
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m eval.capture")
-    ap.add_argument("--split", default="dev", choices=["dev", "dev1", "dev2", "dev3", "dev4", "dev5", "test", "test1", "test4", "test5",
-                                                  "all"],
+    ap.add_argument("--split", default="dev", choices=["dev", "dev1", "dev2", "dev3", "dev4", "dev5", "dev6", "test", "test1", "test4",
+                                                  "test5", "test6", "all"],
                     help="dev to tune on; test only to report (default dev)")
     ap.add_argument("--misses", action="store_true", help="list the notes with a wrong risk, date, method or 未遇")
     args = ap.parse_args()

@@ -20,18 +20,19 @@ DEV2 = Path(__file__).with_name("notes_dev2.jsonl")  # 90 more dev notes by a se
 DEV3 = Path(__file__).with_name("notes_dev3.jsonl")  # 80 more, mostly negated or feared signs, a third author
 SET4 = Path(__file__).with_name("notes_set4.jsonl")  # 60 by a fourth author, half dev and half test
 SET5 = Path(__file__).with_name("notes_set5.jsonl")  # 60 by a fifth author, half dev and half test
+SET6 = Path(__file__).with_name("notes_set6.jsonl")  # 60 by a sixth author, half dev and half test
 
 
-def load(split: str = "all", paths: tuple[Path, ...] = (NOTES, DEV2, DEV3, SET4, SET5)) -> list[dict[str, Any]]:
+def load(split: str = "all", paths: tuple[Path, ...] = (NOTES, DEV2, DEV3, SET4, SET5, SET6)) -> list[dict[str, Any]]:
     """``dev``: what rules are tuned on (every file's dev notes); ``test``: the held-out halves of
-    notes.jsonl, notes_set4.jsonl and notes_set5.jsonl, only to report (``test1``, ``test4``,
-    ``test5``: one of them); ``dev1``..``dev5``: one file's dev notes."""
+    notes.jsonl and notes_set4..6.jsonl, only to report (``test1``, ``test4``, ``test5``, ``test6``:
+    one of them); ``dev1``..``dev6``: one file's dev notes."""
     rows = []
     for path in paths:
         if path.is_file():
             rows += [json.loads(line) | {"file": path.stem} for line in path.read_text(encoding="utf-8").splitlines()
                      if line.strip()]
-    files = {"1": NOTES.stem, "2": DEV2.stem, "3": DEV3.stem, "4": SET4.stem, "5": SET5.stem}
+    files = {"1": NOTES.stem, "2": DEV2.stem, "3": DEV3.stem, "4": SET4.stem, "5": SET5.stem, "6": SET6.stem}
     if split[:-1] in ("dev", "test") and split[-1] in files:
         return [r for r in rows if r["file"] == files[split[-1]] and r["split"] == split[:-1]]
     return [r for r in rows if split == "all" or r["split"] == split]

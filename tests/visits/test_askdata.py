@@ -105,3 +105,36 @@ def test_a_personal_question_never_goes_to_the_llm(asker: tuple[World, AskData, 
     a.llm, a.llm_allowed = fake, True
     r: Any = a.ask(w.sup, "测试1的身份证号是多少", today=DAY)
     assert r.declined and not fake.prompts
+
+
+# -- readings that set 3's development half taught (eval/askdata/ablation.md, round 3); own sentences --
+def _read(question: str) -> Any:
+    from app.service.askdata.grammar import Names, read
+
+    names = Names(tags={"高龄": "高龄"}, juwei={}, xiaoqu={},
+                  workers={"示例社工小李": "示例社工小李", "小李": "示例社工小李", "李社工": "示例社工小李"})
+    return read(question, names, dt.date(2026, 11, 6))
+
+
+def test_a_need_that_qualifies_visits_counts_the_visits() -> None:
+    r = _read("这个月有医疗方面诉求的走访记录有几条")
+    assert (r.metric, r.filters.get("need_category")) == ("visits", "医疗健康")
+    assert _read("这个月医疗方面的诉求有几条").metric == "needs"
+
+
+def test_how_the_question_came_is_not_a_filter() -> None:
+    r = _read("书记刚发微信来问 这个月入户走访了多少次")
+    assert (r.metric, r.filters.get("method")) == ("visits", "入户")
+    assert _read("这个月微信走访了多少次").filters.get("method") == "微信"
+
+
+def test_last_year_is_declined_but_a_month_of_last_year_is_a_month() -> None:
+    assert _read("去年同期走访了几次").decline and not _read("去年同期走访了几次").metric
+    r = _read("去年12月走访了几次")
+    assert not r.decline and r.period is not None and (r.period.start, r.period.end) == (
+        dt.date(2025, 12, 1), dt.date(2025, 12, 31))
+
+
+def test_a_worker_named_by_surname_and_role() -> None:
+    r = _read("李社工手上的高龄老人有几户")
+    assert (r.metric, r.filters.get("worker"), r.filters.get("tags")) == ("households", "示例社工小李", ["高龄"])

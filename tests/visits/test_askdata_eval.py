@@ -1,4 +1,4 @@
-"""问数 against the two hand-written question sets (eval/askdata), on SQLite and PostgreSQL: the dev
+"""问数 against the three hand-written question sets (eval/askdata), on SQLite and PostgreSQL: the dev
 halves it was tuned on, a floor at what the closing note reports for the held-out halves, and the
 issue's bar on them (not met yet, so marked xfail; eval/askdata/ablation.md has the rounds)."""
 
@@ -11,7 +11,8 @@ import pytest
 from eval.askdata.score import run
 
 # what was read once per round on the held-out halves (eval/askdata/ablation.md): right, wrong
-REPORTED = {"1": (51, 4), "2": (26, 11)}
+# set 2 lost one (26 right, 11 -> 12 wrong) in round 3, which was tuned on set 3's dev half only
+REPORTED = {"1": (52, 3), "2": (26, 12), "3": (30, 8)}
 
 
 def _overall(split: str, question_set: str, url: str) -> dict[str, Any]:
@@ -19,13 +20,13 @@ def _overall(split: str, question_set: str, url: str) -> dict[str, Any]:
     return dict(report.summary()["counts"]["overall"])
 
 
-@pytest.mark.parametrize("question_set", ["1", "2"])
+@pytest.mark.parametrize("question_set", ["1", "2", "3"])
 def test_the_dev_halves_it_was_tuned_on(records_url: str, question_set: str) -> None:
     c = _overall("dev", question_set, records_url)
     assert c["wrong"] == 0 and c["declined"] == 0 and c["right"] == c["n"], c
 
 
-@pytest.mark.parametrize("question_set", ["1", "2"])
+@pytest.mark.parametrize("question_set", ["1", "2", "3"])
 def test_the_test_halves_never_fall_below_what_was_reported(question_set: str) -> None:
     c = _overall("test", question_set, "sqlite")
     right, wrong = REPORTED[question_set]
@@ -34,6 +35,6 @@ def test_the_test_halves_never_fall_below_what_was_reported(question_set: str) -
 
 @pytest.mark.xfail(reason="issue 18 bar not met on the held-out halves (eval/askdata/ablation.md)", strict=True)
 def test_the_issues_bar_on_the_held_out_halves() -> None:
-    for question_set in ("1", "2"):
+    for question_set in ("1", "2", "3"):
         c = _overall("test", question_set, "sqlite")
         assert c["right"] >= 0.9 * c["n"] and c["wrong"] == 0, (question_set, c)

@@ -1,6 +1,7 @@
 """问数's guard and runner on SQLite and PostgreSQL: hostile SQL is refused by ``check`` with a
 Chinese message; a checked query sees only the caller's rows, whatever it says; and the database
-itself refuses writes and stops long queries, even for SQL that never went through ``check``."""
+itself refuses writes, reads outside the views and (PostgreSQL's row-level security) rows outside the
+asker's scope, and stops long queries, even for SQL that never went through ``check``."""
 
 from __future__ import annotations
 
@@ -338,17 +339,66 @@ def test_the_database_refuses_writes_that_skipped_the_check(records: tuple[World
     assert _one(w, w.admin, "SELECT count(*) FROM followup") == 2  # the table is still there
 
 
-def test_sqlite_reads_only_what_the_views_read(records: tuple[World, dict[str, int]]) -> None:
+def test_the_database_reads_only_what_the_views_read(records: tuple[World, dict[str, int]]) -> None:
+    """SQLite's authorizer and PostgreSQL's role (migration 0003) refuse other tables, columns and
+    functions to SQL that skipped the check."""
     w, _ = records
-    if w.db.dialect != "sqlite":
-        pytest.skip("PostgreSQL has no authorizer: there the tables a query reads are check()'s alone")
     scope = w.visits.roster.scope(w.admin)
-    for sql in ("SELECT password_hash FROM users", "SELECT phone FROM members", "SELECT notes FROM households",
-                "SELECT * FROM pragma_table_info('users')", "SELECT load_extension('x')", "SELECT sql FROM sqlite_master"):
+    hostile = ["SELECT password_hash FROM users", "SELECT phone FROM members", "SELECT notes FROM households",
+               "SELECT token_hash FROM tokens", "SELECT * FROM access_log"]
+    if w.db.dialect == "sqlite":
+        hostile += ["SELECT * FROM pragma_table_info('users')", "SELECT load_extension('x')",
+                    "SELECT sql FROM sqlite_master"]
+    else:
+        hostile += ["SELECT pg_read_file('/etc/passwd')", "SELECT * FROM pg_ls_dir('.')",
+                    "SELECT lo_import('/etc/passwd')", "SELECT * FROM audit"]
+    for sql in hostile:
         with pytest.raises(QueryFailed, match="数据库拒绝"):
             run(w.db, scope, _unchecked(w, sql), today=today())
     # what the views themselves read still works
     assert run(w.db, scope, _unchecked(w, "SELECT count(*) FROM hh"), today=today())[1] == [(4,)]
+
+
+def test_postgres_row_level_security_holds_the_scope_even_for_sql_that_skipped_the_views(
+        records: tuple[World, dict[str, int]]) -> None:
+    w, _ = records
+    if w.db.dialect != "postgresql":
+        pytest.skip("SQLite has no roles: there the scope is the views' (the CTEs run() defines)")
+    bare = {"SELECT count(*) FROM households": "hh", "SELECT count(*) FROM visits": "visit",
+            "SELECT count(*) FROM followups": "followup"}
+    for u in (w.w1, w.w2, w.sup, w.sup_other, w.admin):
+        scope = w.visits.roster.scope(u)
+        for table_sql, view in bare.items():
+            got = execute_readonly(w.db, table_sql, scope=scope, today=today())[1][0][0]
+            assert got == _one(w, u, f"SELECT count(*) FROM {view}"), (u.username, table_sql)
+        # the role sees its own connection's scope row only, and cannot change it
+        assert execute_readonly(w.db, "SELECT count(*) FROM askdata_scope", scope=scope, today=today())[1] == [(1,)]
+    with pytest.raises(QueryFailed, match="数据库拒绝了写入"):
+        execute_readonly(w.db, "UPDATE askdata_scope SET everything = true", scope=w.visits.roster.scope(w.w2),
+                         today=today())
+    # without a scope the role sees no household at all; the application, as the tables' owner, sees all
+    assert execute_readonly(w.db, "SELECT count(*) FROM households")[1] == [(0,)]
+    with w.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(households)).scalar_one() == 4
+        assert conn.exec_driver_sql("SELECT count(*) FROM askdata_scope").scalar_one() == 0
+
+
+def test_the_roles_grants_are_what_the_views_read() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    import app.service.db
+    from app.service.askdata.sql import _read_columns
+
+    path = Path(app.service.db.__file__).parent / "migrations" / "versions" / "0003_askdata_role.py"
+    spec = importlib.util.spec_from_file_location("askdata_role", path)
+    assert spec and spec.loader
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    granted = {(t, c) for t, cols in m.COLUMNS.items() for c in cols}
+    for d in ("postgres", "sqlite"):
+        needed = _read_columns(list(view_selects(d, Scope(User(1, "x", "worker")), dt.date(2026, 11, 6)).values()))
+        assert needed <= granted, sorted(needed - granted)
 
 
 def test_a_sqlite_connection_under_the_guard_cannot_write_even_if_the_authorizer_allowed_it(

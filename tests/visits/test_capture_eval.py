@@ -1,4 +1,4 @@
-"""Quick capture against the fictional dictated notes in eval/capture/ (three authors; dev notes
+"""Quick capture against the fictional dictated notes in eval/capture/ (six authors; dev notes
 are what the rules were tuned on, the test half is only read here and in the closing report)."""
 
 from __future__ import annotations
@@ -21,16 +21,20 @@ def test_the_rules_hold_on_the_notes_they_were_tuned_on() -> None:
                                         "for the figures after each dev-only round)")
 def test_the_issues_gate_on_the_held_out_test_half() -> None:
     s = score(load("test"))
-    assert s["notes"] == 66  # notes.jsonl's 36 and notes_set4.jsonl's 30
+    assert s["notes"] == 126  # the even halves of notes.jsonl (36) and notes_set4..6.jsonl (30 each)
     assert gates(s) == [], gates(s)
 
 
-@pytest.mark.parametrize(("split", "negated_urgent", "dates"), [("test1", 1, 0.86), ("test4", 1, 0.93), ("test5", 0, 0.73)])
-def test_the_test_half_is_never_below_what_was_reported(split: str, negated_urgent: int, dates: float) -> None:
+# (split, urgent recall, negated-only records made 紧急, dates right) as last read (ablation.md, round 6)
+@pytest.mark.parametrize(("split", "urgent", "negated_urgent", "dates"), [
+    ("test1", 1.0, 1, 0.88), ("test4", 1.0, 1, 0.96), ("test5", 1.0, 0, 0.76), ("test6", 0.83, 1, 0.66)])
+def test_the_test_half_is_never_below_what_was_reported(split: str, urgent: float, negated_urgent: int,
+                                                        dates: float) -> None:
     """What the closing note reports for each held-out half, as a floor: a change that loses an
-    urgent record on unseen notes fails here."""
+    urgent record on unseen notes fails here. test6 (a sixth author) misses 2 of its 12 urgent
+    records: reported, not hidden; the issue's bar (every one) is the xfail above."""
     s = score(load(split))
-    assert s["urgent_recall"] == 1.0
+    assert s["urgent_recall"] >= urgent
     assert s["negated_only_urgent"] <= negated_urgent and s["dates_right"] >= dates
 
 

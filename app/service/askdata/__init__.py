@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from app.core.errors import ValidationError
 from app.service.accounts import User
-from app.service.askdata.grammar import METRIC_NAMES, Names, read
+from app.service.askdata.grammar import METRIC_NAMES, Names, lexicon, read
 from app.service.askdata.metrics import DEFINITIONS, KINDS, MAX_ITEMS, UNITS, Metrics
 from app.service.askdata.sql import check, run, schema_text
 from app.service.db import ServiceDB
@@ -134,11 +134,13 @@ class AskData:
                 xiaoqu.setdefault(short, x)
         workers: dict[str, str] = {}
         usernames = {w for _, _, w in rows if w}
+        forms = lexicon()["worker_forms"]
         for w in usernames:
             workers[w] = w
             tail = w[-2:]
             if tail[:1] in "小老大" and sum(1 for u in usernames if u.endswith(tail)) == 1:
-                workers.setdefault(tail, w)
+                for form in forms:
+                    workers.setdefault(form.format(tail=tail, surname=tail[1:]), w)
         return Names(tags, juwei, xiaoqu, workers)
 
     def ask(self, user: User, question: str, *, today: dt.date | None = None) -> AskResult:

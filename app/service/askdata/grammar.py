@@ -184,7 +184,7 @@ def read(question: str, names: Names, today: dt.date) -> Reading:
         metric = "open_followups"
     elif has["urgent"] and has["unconfirmed"]:
         metric = "urgent_open"
-    elif has["needs"]:
+    elif has["needs"] and not has["needs_as_filter"]:
         metric = "needs"
     elif has["share"]:
         metric = "method_share"

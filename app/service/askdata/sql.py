@@ -10,9 +10,12 @@ database reads exactly what was checked.
 :func:`run` makes the views' names mean the caller's rows: the query runs under CTEs ``hh``,
 ``visit``, ``followup`` built here from the base tables and the caller's :class:`Scope`, so whatever
 the query says it sees only households in scope, and visits and follow-ups through them. It runs
-read-only with a time-out: on PostgreSQL a READ ONLY transaction with ``statement_timeout``, one
-statement over the extended protocol; on SQLite ``PRAGMA query_only``, a progress handler for the
-time-out and an authorizer that allows reads of the columns the views use and listed functions.
+read-only with a time-out, and the database holds it there even for text that skipped the check:
+on PostgreSQL a READ ONLY transaction with ``statement_timeout`` as the role ``shegong_askdata``,
+which reads only the views' columns and, by row-level security, only the asker's households
+(migration 0003), one statement over the extended protocol; on SQLite ``PRAGMA query_only``, a
+progress handler for the time-out and an authorizer that allows reads of the columns the views
+use and listed functions.
 
 >>> checked = check("SELECT juwei, count(*) AS n FROM hh GROUP BY juwei", db.dialect)   # doctest: +SKIP
 >>> columns, rows = run(db, scope, checked, today=today())                              # doctest: +SKIP
@@ -491,19 +494,24 @@ def run(db: ServiceDB, scope: Scope, checked: CheckedQuery, *, today: dt.date, t
     """Run a checked query over the caller's rows, read-only, within ``timeout_s``: (columns, rows)."""
     w = wrap(db, scope, checked, today)
     return execute_readonly(db, w.sql, w.params, timeout_s=timeout_s, max_rows=min(max_rows, checked.limit),
-                            readable=w.readable)
+                            readable=w.readable, scope=scope, today=today)
 
 
 def execute_readonly(db: ServiceDB, sql: str, params: Sequence[Any] | None = None, *, timeout_s: float = TIMEOUT_S,
-                     max_rows: int = MAX_ROWS, readable: frozenset[tuple[str, str]] = frozenset()) -> Rows:
+                     max_rows: int = MAX_ROWS, readable: frozenset[tuple[str, str]] = frozenset(),
+                     scope: Scope | None = None, today: dt.date | None = None) -> Rows:
     """Run one statement (positional ``params``: ``?`` on SQLite, ``%s`` on PostgreSQL) on a
-    connection that cannot write, stopped after ``timeout_s``; on SQLite it may read only the
-    (table, column) pairs in ``readable`` and call only :data:`SQLITE_FUNCTIONS`.
+    connection that cannot write, stopped after ``timeout_s``.
+
+    On SQLite it may read only the (table, column) pairs in ``readable`` and call only
+    :data:`SQLITE_FUNCTIONS`. On PostgreSQL it runs as the role ``shegong_askdata`` (migration
+    0003): the columns the views read, and by row-level security only the households of ``scope``
+    on ``today`` (none without a scope), with their visits and follow-ups.
 
     These are the database's own defences, whatever the text; :func:`run` passes only checked queries."""
     try:
         if db.dialect == "postgresql":
-            return _run_postgres(db, sql, params, timeout_s, max_rows)
+            return _run_postgres(db, sql, params, timeout_s, max_rows, scope, today or dt.date.today())
         return _run_sqlite(db, sql, params, timeout_s, max_rows, readable)
     except _TimedOut as exc:
         raise QueryFailed(f"查询超时（{timeout_s:g} 秒），请把问题问得更具体一些。") from exc
@@ -546,13 +554,25 @@ def _refusal(orig: BaseException) -> str:
     return f"数据库无法执行这条查询，请换个问法（{text[:200]}）。"
 
 
-def _run_postgres(db: ServiceDB, sql: str, params: Sequence[Any] | None, timeout_s: float, max_rows: int) -> Rows:
+ASK_ROLE = "shegong_askdata"
+
+
+def _run_postgres(db: ServiceDB, sql: str, params: Sequence[Any] | None, timeout_s: float, max_rows: int,
+                  scope: Scope | None, today: dt.date) -> Rows:
     with db.engine.connect() as conn:
+        raw: Any = conn.connection.driver_connection
+        _set_scope(conn, scope, today)
         tx = conn.begin()
         try:
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(timeout_s * 1000))}")
-            raw: Any = conn.connection.driver_connection
+            try:
+                conn.exec_driver_sql(f"SET LOCAL ROLE {ASK_ROLE}")
+            except Exception as exc:
+                if getattr(getattr(exc, "orig", None), "sqlstate", None) in ("22023", "42704", "42501"):
+                    raise QueryFailed(f"数据库中没有问数专用的只读角色 {ASK_ROLE}，或本账号不能切换到它："
+                                      "请管理员用有 CREATEROLE 权限的账号重新执行 shegong db upgrade。") from exc
+                raise
             # binary=True sends it over the extended protocol: one statement, never "…; COMMIT; …"
             with raw.cursor() as cur:
                 cur.execute(sql, None if params is None else tuple(params), binary=True)
@@ -566,7 +586,20 @@ def _run_postgres(db: ServiceDB, sql: str, params: Sequence[Any] | None, timeout
             raise
         finally:
             tx.rollback()
+            _set_scope(conn, None, today)
     return columns, rows
+
+
+def _set_scope(conn: Any, scope: Scope | None, today: dt.date) -> None:
+    """The asker's scope as the row-level security of migration 0003 reads it (this connection's
+    row of ``askdata_scope``), committed before the read-only transaction; ``None`` removes it."""
+    with conn.begin():
+        conn.exec_driver_sql("DELETE FROM askdata_scope WHERE pid = pg_backend_pid()")
+        if scope is not None:
+            conn.exec_driver_sql(
+                "INSERT INTO askdata_scope (pid, everything, user_id, juwei, today) "
+                "VALUES (pg_backend_pid(), %s, %s, %s, %s)",
+                (scope.everything, scope.user.id, sorted(scope.juwei), today.isoformat()))
 
 
 def _run_sqlite(db: ServiceDB, sql: str, params: Sequence[Any] | None, timeout_s: float, max_rows: int,

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from app.service.visits.dates import find_days, is_span
+from app.service.visits.dates import DEADLINE, PLAN, VISIT, DateWords, find_days, read_dates
 
 RULES_FILE = Path(__file__).with_name("capture_rules.yaml")
 MAX_NOTE = 5000
@@ -34,21 +34,12 @@ _WINDOW_AFTER = 10  # characters after a sign where "没问题" etc. count
 _PAST_BEFORE = 10  # characters before a sign where "上次" marks it as past
 _RESOLVED_AFTER = 40  # ... and after it, where "现在好了" says it is over
 _SCOPE_BEFORE = 12  # characters before a sign, within its clause, where "怕", "以为", "没有" count
-_VISIT_LOOKBACK = 14  # days back a visit's own day may lie ("上周五去的")
 _ALARM_AFTER = 60  # characters after a sign where "虚惊一场" / "误报" calls it a false alarm
 _REINTERPRET_AFTER = 24  # ... where "其实是" / "后来才知道" says it was something else
 # How a mention of a sign reads: current, or one of the ways it is not.
 CURRENT, DENIED, FEARED, PRECAUTION, PAST, ELSEWHERE = "", "denied", "feared", "precaution", "past", "elsewhere"
-_CORRECTION = re.compile(r"[\s，,]*(?:哦|呃|嗯)?\s*(?:不对|不是|说错了|哦不|错了)\s*(?:是|应该是)?[\s，,]*")
-# A plain correction word between two days a few words apart: the first day was taken back
-_LOOSE_CORRECTION = re.compile(r"[\s，,]*(?:不对|说错了|哦不)[\s，,]*")
 _CORRECTION_REACH = 16  # characters from the first day to the correction word
 _CORRECTION_TAIL = 3  # characters from the correction word to the new day ("不对 我下个礼拜三")
-# "今天又去了一次": a second visit today, after an earlier one
-_AGAIN_TODAY = re.compile(r"今天(?:又|再)(?:去|上门|来|到|打)")
-# A past day names the visit's own day only when a visit verb follows it ("昨天下午上门的"), not a
-# past event ("前天摔了一跤").
-_VISIT_VERB = re.compile(r"去|上门|入户|走访|打|看|到|见|联系|碰|微信|视频|群里|来")
 
 
 @dataclass
@@ -93,16 +84,14 @@ class Rules:
     referral_cues: re.Pattern[str]
     referral_targets: re.Pattern[str]
     referral_self: re.Pattern[str]
-    same_day: re.Pattern[str]
-    followup_actions: re.Pattern[str]
-    done_markers: re.Pattern[str]
-    not_task: re.Pattern[str]
+    dates: DateWords
+    corrections: re.Pattern[str]
+    loose_corrections: re.Pattern[str]
     then_words: re.Pattern[str]
     false_alarm: re.Pattern[str]
     precaution: re.Pattern[str]
     reinterpret: re.Pattern[str]
     elsewhere: re.Pattern[str]
-    asks: re.Pattern[str]
 
 
 def _alt(words: list[str]) -> re.Pattern[str]:
@@ -112,6 +101,7 @@ def _alt(words: list[str]) -> re.Pattern[str]:
 @functools.cache
 def load_rules(path: Path = RULES_FILE) -> Rules:
     d = yaml.safe_load(path.read_text(encoding="utf-8"))
+    roles = d["date_roles"]
     return Rules(
         fillers=_alt(d["fillers"]), breaks=_alt(d["clause_breaks"]),
         methods=tuple((k, _alt(v)) for k, v in d["methods"].items()), future=_alt(d["future_markers"]),
@@ -125,11 +115,16 @@ def load_rules(path: Path = RULES_FILE) -> Rules:
         sign_needs=tuple(d["sign_needs"].items()),
         followup_cues=_alt(d["followup_cues"]), referral_cues=_alt(d["referral_cues"]),
         referral_targets=_alt(d["referral_targets"]), referral_self=_alt(d["referral_self"]),
-        same_day=_alt(d["same_day"]), followup_actions=_alt(d["followup_actions"]),
-        done_markers=_alt(d["done_markers"]), not_task=_alt(d["not_task"]), then_words=_alt(d["then_words"]),
+        dates=DateWords(
+            visit_verbs=_alt(roles["visit_verbs"]), reported=_alt(roles["reported"]),
+            again_today=_alt(roles["again_today"]),
+            past_event=_alt(roles["past_event"]), away=_alt(roles["away"]), event=_alt(roles["event"]),
+            same_day=_alt(roles["same_day"]), actions=_alt(roles["actions"]), tasks=_alt(d["followup_cues"]),
+            done=_alt(roles["done"])),
+        corrections=_alt(roles["corrections"]), loose_corrections=_alt(roles["loose_corrections"]),
+        then_words=_alt(d["then_words"]),
         false_alarm=_alt(d["false_alarm"]), precaution=_alt(d["precaution"]), reinterpret=_alt(d["reinterpret"]),
         elsewhere=_alt(d["elsewhere"]),
-        asks=_alt(d["asks"]),
     )
 
 
@@ -188,22 +183,22 @@ def _negated(text: str, start: int, end: int, rules: Rules, clause_span: tuple[i
     return _mention(text, start, end, rules, clause_span, inside=inside) != CURRENT
 
 
-def _drop_corrections(text: str, today: dt.date) -> str:
+def _drop_corrections(text: str, today: dt.date, rules: Rules) -> str:
     """"周三 不对 周四" -> "周四": a day the speaker took back is not read.
 
     A day taken back a few words later ("明天一早约派出所一起上门 不对 今天下午就去", "8号 不对 我下个礼拜三再去") is
     dropped with the correction itself; the words between stay.
 
-    >>> _drop_corrections("我明天一早上门 不对 今天下午就去", dt.date(2026, 12, 1))
+    >>> _drop_corrections("我明天一早上门 不对 今天下午就去", dt.date(2026, 12, 1), load_rules())
     '我上门 今天下午就去'
     """
     days = find_days(text, today)
     for (s1, e1, _), (s2, _e2, _) in zip(days[::-1][1:], days[::-1], strict=False):
         gap = text[e1:s2]
-        if _CORRECTION.fullmatch(gap):
+        if rules.corrections.fullmatch(gap):
             text = text[:s1] + text[s2:]
             continue
-        m = _LOOSE_CORRECTION.search(gap)
+        m = rules.loose_corrections.search(gap)
         if m and len(gap) - m.end() <= _CORRECTION_TAIL and m.start() <= _CORRECTION_REACH:
             text = text[:s1] + text[e1:e1 + m.start()] + " " + text[e1 + m.end():]
     return text
@@ -217,25 +212,16 @@ def draft_record(note: str, today: dt.date, *, rules: Rules | None = None) -> Dr
     """The structured record a note describes, for the worker to confirm."""
     rules = rules or load_rules()
     original = _normalise(note)
-    text = _drop_corrections(original, today)
+    text = _drop_corrections(original, today, rules)
     parts = clauses(text, rules)
     spans = [(o, o + len(c)) for o, c in parts]
 
     def span_of(pos: int) -> tuple[int, int]:
         return next(((s, e) for s, e in spans if s <= pos < e), (0, len(text)))
 
-    days = find_days(text, today)
-    # The visit's day: a past day said before any future one ("昨天下午去的"), else today.
-    visited = today
-    for s, e, d in days:
-        if (today - dt.timedelta(days=_VISIT_LOOKBACK) <= d < today and s < 12 and not is_span(text[s:e])
-                and _VISIT_VERB.search(text, e, e + 8)):
-            visited = d
-            # "前天去了 没人 今天又去了一次": the latest visit is this record's
-            if any(ds > e and d2 == today and _AGAIN_TODAY.match(text, ds)
-                   for ds, de, d2 in days):
-                visited = today
-            break
+    # Every day expression with its role (dates.read_dates): the visit's own day, a past event, a deadline …
+    marks = read_dates(text, today, spans, rules.dates)
+    visited = next((m.day for m in marks if m.role == VISIT), today)
 
     # Method: the first cue that is not part of something to do later.
     method, first = "入户", len(text) + 1
@@ -252,7 +238,7 @@ def draft_record(note: str, today: dt.date, *, rules: Rules | None = None) -> Dr
         cs, ce = span_of(m.start())
         lead = text[max(cs, m.start() - 4):m.start()]
         # "前两天联系不上 ... 今天回来了": an earlier miss, not this contact's
-        earlier = (any(cs <= ds < ce and ds < m.start() and d < visited for ds, _de, d in days)
+        earlier = (any(cs <= x.start < ce and x.start < m.start() and x.day < visited for x in marks)
                    or bool(rules.past.search(text, cs, m.start())))
         other = bool(rules.not_met_other.search(lead))  # "今天老头子出去了": someone else is out
         if not rules.future.search(lead) and not earlier and not other:
@@ -292,7 +278,8 @@ def draft_record(note: str, today: dt.date, *, rules: Rules | None = None) -> Dr
 
     needs: list[dict[str, str]] = []
     followups: list[dict[str, Any]] = []
-    last_day: dt.date | None = None  # the latest day said in an earlier clause, for "到时候"
+    last_day: dt.date | None = None  # the latest later day said in an earlier clause, for "到时候"
+    event_day: dt.date | None = None  # a scheduled event in the clause just before ("下周四有个手工活动")
     prev_followup = False
     last_words: set[str] = set()  # the day words of the latest follow-up ("月底")
     for (off, clause), (s, e) in zip(parts, spans, strict=True):
@@ -304,17 +291,21 @@ def draft_record(note: str, today: dt.date, *, rules: Rules | None = None) -> Dr
                 if pat.search(clause) and not any(n["category"] == cat for n in needs):
                     needs.append({"category": cat, "text": body})
                     break
-        in_clause = [(ds, de, d) for ds, de, d in days if s <= ds < e]
-        due, is_followup = _followup_due(text, off, clause, in_clause, today, rules)
-        if is_followup and in_clause and rules.asks.search(clause):
-            is_followup = False  # the resident's question ("她问年底前能不能申请下来"); the answer is the task
-        then = bool(rules.then_words.search(clause)) and not in_clause
-        if then and is_followup and due is None and last_day is not None:
+        here = [m for m in marks if s <= m.start < e]
+        # the clause's deadline, a later day before a same-day one; else a task word with no day of its own
+        deadlines = sorted((m for m in here if m.role == DEADLINE), key=lambda m: m.day <= today)
+        due = deadlines[0].day if deadlines else None
+        is_followup = bool(deadlines) or (
+            off > 0 and not any(m.day > today for m in here) and bool(rules.followup_cues.search(clause))
+            and not rules.dates.done.search(clause))
+        if not here and event_day is not None and rules.dates.actions.search(clause):
+            due, is_followup = event_day, True  # "下周一有招聘会 让她儿子去": the event's day is the task's
+        if rules.then_words.search(clause) and not here and is_followup and due is None and last_day is not None:
             due = last_day
             if prev_followup and followups and followups[-1]["due_on"] == due.isoformat():
                 followups[-1]["item"] += " " + body  # "下个月中开始报名 我到时候提醒她": one task
                 continue
-        words = {text[ds:de] for ds, de, d in in_clause if d == due}
+        words = {text[m.start:m.end] for m in here if m.day == due}
         if is_followup and due is not None and followups and followups[-1]["due_on"] == due.isoformat() and any(
                 a.endswith(b) or b.endswith(a) for a in words for b in last_words):
             # the same day named again ("说是这个月底之前到账 … 月底没到再来找我"): it refers back, one task
@@ -324,9 +315,8 @@ def draft_record(note: str, today: dt.date, *, rules: Rules | None = None) -> Dr
             followups.append({"item": body, "owner": "", "due_on": due.isoformat() if due else ""})
             last_words = words
         prev_followup = is_followup
-        later_days = [d for _ds, _de, d in in_clause if d > today]
-        if later_days:
-            last_day = later_days[-1]
+        last_day = next((m.day for m in reversed(here) if m.day > today), last_day)
+        event_day = next((m.day for m in here if m.role == PLAN and rules.dates.event.match(text, m.end)), None)
     followups = _merge_followups(followups, today)
     for sign, cat in rules.sign_needs:
         if sign in signs and not any(n["category"] == cat for n in needs):
@@ -352,27 +342,6 @@ def _third_party_call(text: str, m: re.Match[str], rules: Rules, clause_start: i
         return True
     lead = text[max(clause_start, m.start() - 6):m.start()]
     return bool(clause_start > 0 and re.search(r"给(?:他|她)?的?(?:女儿|儿子|老伴|家属|侄子|亲戚)|也|又|马上|赶紧", lead))
-
-
-def _followup_due(text: str, off: int, clause: str, in_clause: list[tuple[int, int, dt.date]], today: dt.date,
-                  rules: Rules) -> tuple[dt.date | None, bool]:
-    """(due day, whether the clause is something to do later). A later day makes it one ("这周五给她回话") unless
-    it only says someone comes back; a same-day word ("晚点", "下午") only with an action not yet done."""
-    says_later = bool(rules.followup_cues.search(clause))
-    done = bool(rules.done_markers.search(clause))
-    away = bool(rules.not_task.search(clause)) and not says_later
-    later = [d for _s, _e, d in in_clause if d > today]
-    if later:
-        return (None, False) if away else (later[0], True)
-    same = [ds for ds, _de, d in in_clause if d == today and rules.same_day.match(text, ds)]
-    # what was done before the same-day word is not the task after it ("联系了社区医生下午来看")
-    done_after = bool(rules.done_markers.search(text, same[0], off + len(clause))) if same else done
-    if (same and off > 0 and not done_after and not away
-            and rules.followup_actions.search(text, same[0], off + len(clause))):
-        return today, True
-    if says_later and off > 0 and not done:
-        return None, True
-    return None, False
 
 
 def _merge_followups(items: list[dict[str, Any]], today: dt.date | None = None) -> list[dict[str, Any]]:

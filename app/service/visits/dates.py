@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 from app.core.text import cn_number
 
@@ -238,3 +239,101 @@ def is_span(word: str) -> bool:
     (True, False)
     """
     return any(span and pattern.fullmatch(word) for pattern, _fn, span in _RULES)
+
+
+# What a day expression is doing in a note, read from the words around it (:func:`read_dates`).
+VISIT = "visit"  # the day of this visit or call ("昨天下午去的")
+PAST = "past"  # an event behind us ("前天摔了一跤", "礼拜六以后就没看见过她")
+NOW = "now"  # a same-day word that describes rather than schedules ("现在好了", "晚上睡不着")
+PLAN = "plan"  # someone's whereabouts or a scheduled event, no task by itself ("下周二才回来", "下周一社区有体检")
+DEADLINE = "deadline"  # the day a follow-up is due ("明天送过去", "月底前办好", "等下过去")
+
+
+@dataclass(frozen=True)
+class DateWords:
+    """The small vocabulary the role reader needs, kept as data in ``capture_rules.yaml`` (``date_roles``)."""
+
+    visit_verbs: re.Pattern[str]  # right after a past day, before any other visit verb: the visit's own day
+    reported: re.Pattern[str]  # before a day in its clause: someone else's account ("她讲前天夜里头摔到了")
+    again_today: re.Pattern[str]  # "今天又去了一次": a later visit today is this record's
+    past_event: re.Pattern[str]  # after a bare weekday or day of month: it lies behind
+    away: re.Pattern[str]  # someone comes back or goes out: whereabouts, not a task
+    event: re.Pattern[str]  # right after the day: a scheduled event ("有个手工活动")
+    same_day: re.Pattern[str]  # a same-day word that can schedule ("等下", "晚点", "下午")
+    actions: re.Pattern[str]  # a future action after a same-day word ("再", "过去", "送")
+    tasks: re.Pattern[str]  # a task word that makes whereabouts a task after all ("再来", "看看")
+    done: re.Pattern[str]  # already done ("已经", "了")
+
+
+@dataclass(frozen=True)
+class DateMention:
+    start: int
+    end: int
+    day: dt.date
+    role: str
+
+
+# A weekday or day of month said without 这/下/上 points either way; a past-event word after it turns it back.
+_BARE = re.compile(rf"{_WEEK}[一二三四五六日天1-7]|(?<![月\d])(?:{NUM})[号日]")
+_VISIT_VERB_REACH = 8  # a visit verb follows the visit's own day within these characters ("昨天下午去的")
+VISIT_LOOKBACK = 14  # days back a visit's own day may lie ("上周五去的")
+
+
+def _back(word: str, day: dt.date, today: dt.date) -> dt.date:
+    """The same bare weekday or day of month, but the one before today."""
+    if re.search(r"[号日]$", word):
+        back = _add_months(day, -1, day.day) if day.month != today.month or day > today else day
+        return back if back < today else _add_months(back, -1, back.day)
+    return day - dt.timedelta(days=7) if day >= today else day
+
+
+def read_dates(text: str, today: dt.date, spans: list[tuple[int, int]], words: DateWords) -> list[DateMention]:
+    """Every day expression in ``text`` with the role the words around it give it (clauses are ``spans``).
+
+    A past day is the visit's own day when it comes before the note's first visit verb and that verb
+    follows it closely ("昨天下午去的", "今天补记 前天上午去的"), not inside someone's account; else a past event.
+    A later day is a deadline unless it only says where someone is (``away``) or names a scheduled event
+    (``event``). A same-day word is a deadline only
+    before an action not yet done, outside the opening clause.
+
+    >>> w = DateWords(*(re.compile(p) for p in ("去", "说", "今天又去", ".{0,4}以后就没", "回来", "有", "晚点", "再|去",
+    ...                                           "再来", "已经|了")))
+    >>> t = "前天去的 礼拜六以后就没看见过她 他下周二才回来 晚点再打 月底前送过去"
+    >>> sp = [(0, 4), (5, 16), (17, 24), (25, 29), (30, 36)]
+    >>> [(t[m.start:m.end], m.day.isoformat(), m.role) for m in read_dates(t, dt.date(2026, 12, 3), sp, w)]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('前天', '2026-12-01', 'visit'), ('礼拜六', '2026-11-28', 'past'), ('下周二', '2026-12-08', 'plan'),
+     ('晚点', '2026-12-03', 'deadline'), ('月底', '2026-12-31', 'deadline')]
+    """
+    def clause(pos: int) -> tuple[int, int]:
+        return next(((s, e) for s, e in spans if s <= pos < e), (0, len(text)))
+
+    out: list[DateMention] = []
+    visit: int | None = None
+    first_verb = m.start() if (m := words.visit_verbs.search(text)) else len(text)  # the note's first contact
+    for s, e, day in find_days(text, today):
+        cs, ce = clause(s)
+        word, here = text[s:e], text[cs:ce]
+        away = bool(words.away.search(here)) and not words.tasks.search(here)
+        if day > today and _BARE.fullmatch(word) and words.past_event.match(text, e, ce):
+            day = _back(word, day, today)  # "礼拜六以后就没看见过她", "周一去了她家": the one behind us
+        if day < today:
+            role = PAST
+            # the visit's own day governs the note's first visit verb and is not inside someone's account
+            if (visit is None and s < first_verb and today - dt.timedelta(days=VISIT_LOOKBACK) <= day
+                    and not is_span(word) and words.visit_verbs.search(text, e, e + _VISIT_VERB_REACH)
+                    and not words.reported.search(text, cs, s)):
+                role, visit = VISIT, len(out)
+        elif day == today:
+            scheduled = (cs > 0 and words.same_day.match(text, s) and not away
+                         and words.actions.search(text, s, ce) and not words.done.search(text, s, ce))
+            role = DEADLINE if scheduled else NOW
+            if visit is not None and words.again_today.match(text, s):
+                out[visit] = DateMention(out[visit].start, out[visit].end, out[visit].day, PAST)
+                role, visit = VISIT, len(out)  # "前天去了 没人 今天又去了一次": the latest visit is this record's
+        elif away or (words.event.match(text, e) and not words.actions.search(text, e, ce)):
+            role = PLAN
+        else:
+            role = DEADLINE
+        out.append(DateMention(s, e, day, role))
+    return out
