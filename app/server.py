@@ -22,14 +22,24 @@ from app.api import (
     routes_openai,
     routes_review,
     routes_visits,
+    security,
 )
-from app.core.errors import AuthError, ForbiddenError, NotFoundError, RateLimitError, ShegongError, ValidationError
+from app.core.errors import (
+    AuthError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitError,
+    ShegongError,
+    UnavailableError,
+    ValidationError,
+)
 from app.core.settings import Settings, disable_telemetry
 from app.service.state import build_state
 
 log = logging.getLogger(__name__)
 
-_STATUS = {NotFoundError: 404, ValidationError: 422, AuthError: 401, ForbiddenError: 403, RateLimitError: 429}
+_STATUS = {NotFoundError: 404, ValidationError: 422, AuthError: 401, ForbiddenError: 403, RateLimitError: 429,
+           UnavailableError: 503}
 # Multipart framing and form fields on top of the file itself.
 _UPLOAD_SLACK = 1024 * 1024
 
@@ -104,6 +114,7 @@ def create_app(settings: Settings, *, ui: bool = True) -> FastAPI:
 
     if ui:
         from app.ui.mount import mount_ui
+        from app.ui.render import UI_PATH
 
         mount_ui(app, settings)
     else:
@@ -111,4 +122,6 @@ def create_app(settings: Settings, *, ui: bool = True) -> FastAPI:
         def root() -> RedirectResponse:
             return RedirectResponse("/api/health")
 
+    # last, so it wraps everything above: headers on every response, CSRF refusals before any route
+    security.install(app, settings, relaxed_prefix=UI_PATH if ui else "")
     return app

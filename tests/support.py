@@ -23,8 +23,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def shegong_server(env: dict[str, str], *args: str, timeout_s: float = 120) -> Iterator[str]:
-    """``shegong serve`` in a child process on a free loopback port; yields its base URL."""
+def shegong_server(env: dict[str, str], *args: str, timeout_s: float = 120,
+                   ready: tuple[int, ...] = (200,)) -> Iterator[str]:
+    """``shegong serve`` in a child process on a free loopback port; yields its base URL once
+    /api/health answers with a status in ``ready`` (503: up, with a service it needs away)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *args],
@@ -35,7 +37,7 @@ def shegong_server(env: dict[str, str], *args: str, timeout_s: float = 120) -> I
     try:
         while True:
             try:
-                if httpx.get(url + "/api/health", timeout=2).status_code == 200:
+                if httpx.get(url + "/api/health", timeout=2).status_code in ready:
                     break
             except httpx.HTTPError:
                 pass

@@ -197,3 +197,5 @@ class HealthOut(Reply):
     embedder: EmbedderOut
     llm: dict[str, Any]
     auth: str
+    vector_store: str = "embedded"  # or "server" (SHEGONG_CHROMA_URL)
+    down: dict[str, str] = {}  # what this node cannot reach, in Chinese; empty when all is well

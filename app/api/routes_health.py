@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from app.api.deps import StateDep
 from app.api.replies import HealthOut
@@ -12,15 +14,38 @@ from app.api.replies import HealthOut
 router = APIRouter()
 
 
-@router.get("/api/health", response_model=HealthOut)
-def health(state: StateDep) -> dict[str, Any]:
-    """Liveness plus what the knowledge base holds and which embedder serves it."""
-    return {
-        "status": "ok",
-        "documents": len(state.manifest.documents()),
-        "chunks": state.manifest.count_chunks(),
-        "vectors": state.store.count(),
+log = logging.getLogger(__name__)
+
+
+@router.get("/api/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
+def health(state: StateDep) -> Any:
+    """Liveness plus what the knowledge base holds and which embedder serves it. When a service this
+    node needs cannot be reached, 503 with ``down`` naming it (in Chinese) and the figures it could
+    not read as -1."""
+    down: dict[str, str] = {}
+    vectors = -1
+    problem = state.store.ping()
+    if problem:
+        down["chroma"] = problem
+    else:
+        vectors = state.store.count()
+    try:
+        documents, chunks = len(state.manifest.documents()), state.manifest.count_chunks()
+    except Exception as exc:  # the records' database is away: say so instead of a bare 500
+        log.warning("health: the manifest cannot be read: %s", type(exc).__name__)
+        documents = chunks = -1
+        down["database"] = "记录库（数据库）暂时连不上。"
+    body: dict[str, Any] = {
+        "status": "degraded" if down else "ok",
+        "documents": documents,
+        "chunks": chunks,
+        "vectors": vectors,
         "embedder": {"backend": state.embedder.backend, "model": state.embedder.model_id, "dim": state.embedder.dim},
         "llm": {"configured": state.settings.llm_enabled},
         "auth": state.settings.auth,
+        "vector_store": "server" if state.store.url else "embedded",
+        "down": down,
     }
+    if down:
+        return JSONResponse(HealthOut.model_validate(body).model_dump(), status_code=503)
+    return body

@@ -54,6 +54,13 @@ class ForbiddenError(ShegongError):
     code = "forbidden"
 
 
+class UnavailableError(ShegongError):
+    """A service this node depends on (the Chroma server, PostgreSQL, Redis) cannot be reached
+    (HTTP 503); the message names it. Requests work again once it is back, without a restart."""
+
+    code = "unavailable"
+
+
 class RateLimitError(ShegongError):
     """Too many requests or failed logins; ``retry_after`` seconds until the next try (HTTP 429)."""
 

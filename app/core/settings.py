@@ -81,6 +81,19 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=180, ge=1, description="conversations and feedback older than this are deleted")
     max_upload_mb: float = Field(default=20.0, gt=0, description="per file uploaded through the web UI or API")
 
+    # Beyond one process (issue 19). Empty: the embedded default (Chroma files in the data dir).
+    # chroma_url: a Chroma server (`chroma run`), e.g. http://10.0.0.5:8000; chroma_token: sent as
+    # "Authorization: Bearer …" to the proxy that guards it (Chroma 1.x has no auth of its own).
+    chroma_url: str = ""
+    chroma_token: str = ""
+    chroma_timeout_s: float = Field(default=5.0, gt=0)
+
+    # Web hardening
+    # https: served behind an HTTPS reverse proxy (HSTS, Secure cookies)
+    https: bool = False
+    # the header a trusted reverse proxy sets to the client's address (empty: the socket's address)
+    trusted_proxy_header: str = ""
+
     # Visits (智慧走四百)
     visit_tags: Path | None = Field(default=None, description="a tag file other than knowledge/visit_tags.yaml")
     visit_store_id_card: bool = Field(default=False, description="keep ID-card numbers from imports (not needed for visits)")

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.errors import UnavailableError
 from app.core.text import drop_pii, normalize_query
 from app.core.types import Answer, Citation, Hit
 from app.rag.answerer import Draft
@@ -80,9 +81,13 @@ class Assistant:
         return self.selector.model.threshold
 
     def warm_up(self) -> None:
-        """Load the model, the indexes and jieba now, so the first worker does not wait for them."""
+        """Load the model, the indexes and jieba now, so the first worker does not wait for them.
+        A vector server that is away does not stop start-up: chat says so (503) until it is back."""
         self.retriever.embedder.embed_query("预热")
-        self.chat("社区工作者走访要注意什么")
+        try:
+            self.chat("社区工作者走访要注意什么")
+        except UnavailableError as exc:
+            log.warning("warm-up without the vector store: %s", exc)
 
     def search(
         self, query: str, k: int = 10, *, filters: Filters | None = None, prefer_region: str | None = None

@@ -53,7 +53,7 @@ def _check_store(settings: Settings, embedder: Any) -> dict[str, Any]:
         store = open_store(settings, embedder)
         in_store, in_manifest = store.ids(), manifest.chunk_ids()
         out: dict[str, Any] = {
-            "path": str(settings.chroma_dir),
+            "path": settings.chroma_url or str(settings.chroma_dir),
             "documents": len(manifest.documents()),
             "chunks": len(in_manifest),
             "vectors": len(in_store),

@@ -70,6 +70,9 @@ def build_embedder(settings: Settings) -> Embedder:
 
 def open_store(settings: Settings, embedder: Embedder) -> ChromaStore:
     disable_telemetry()
+    if settings.chroma_url:
+        return ChromaStore(url=settings.chroma_url, token=settings.chroma_token, timeout_s=settings.chroma_timeout_s,
+                           model_id=embedder.model_id, dim=embedder.dim)
     return ChromaStore(settings.chroma_dir, model_id=embedder.model_id, dim=embedder.dim)
 
 
