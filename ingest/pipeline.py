@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Engine
 
 from app.core.embedder import Embedder
 from app.core.errors import IngestError, ShegongError, ValidationError
@@ -92,9 +93,16 @@ class _Pending:
     result: FileResult
 
 
+WRITER_WAIT_S = 60.0  # how long a second writer waits for another node's before it is told so
+_WRITER_KEY = 0x5E6F_0001  # the advisory lock's key: one knowledge-base writer per database
+
+
 @contextmanager
-def data_lock(data_dir: Path) -> Iterator[None]:
-    """One writer at a time on a data dir (ingest, remove, restore, backup)."""
+def data_lock(data_dir: Path, engine: Engine | None = None, *, wait_s: float = WRITER_WAIT_S) -> Iterator[None]:
+    """One writer at a time on a data dir (ingest, remove, restore, backup); with ``engine`` on
+    PostgreSQL (the manifest shared by several nodes) also one writer across every node, by a
+    session advisory lock. A second node's writer waits up to ``wait_s`` seconds, then gets a
+    Chinese error saying another node is writing; the lock goes with the connection if a node dies."""
     data_dir.mkdir(parents=True, exist_ok=True)
     fh = open(data_dir / ".write.lock", "w")  # noqa: SIM115 - held for the block
     try:
@@ -103,7 +111,23 @@ def data_lock(data_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             log.info("waiting for another writer on %s", data_dir)
             fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
+        if engine is None or engine.dialect.name != "postgresql":
+            yield
+            return
+        with engine.connect() as conn:
+            deadline = time.monotonic() + wait_s
+            while not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({_WRITER_KEY})").scalar_one():
+                conn.rollback()
+                if time.monotonic() > deadline:
+                    raise IngestError("另一个节点正在写知识库（导入、删除或恢复），请等它完成后再试。")
+                log.info("waiting for another node's knowledge-base writer")
+                time.sleep(0.5)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_WRITER_KEY})")
+                conn.commit()
     finally:
         fcntl.flock(fh, fcntl.LOCK_UN)
         fh.close()
@@ -163,7 +187,7 @@ class Ingestor:
         keep_pii = self.settings.keep_pii if keep_pii is None else keep_pii
         overrides = md.validate(overrides or {}, known_regions=self.known_regions)
         report = IngestReport()
-        with data_lock(self.settings.data_dir):
+        with data_lock(self.settings.data_dir, self.manifest.engine):
             self.reconcile()
             pending: list[_Pending] = []
             claimed: dict[str, str] = {}  # doc_id -> the file that gave it in this run
@@ -222,7 +246,7 @@ class Ingestor:
         return report
 
     def remove(self, doc_id: str) -> bool:
-        with data_lock(self.settings.data_dir):
+        with data_lock(self.settings.data_dir, self.manifest.engine):
             removed = self._remove(doc_id)
             self.refresh_lexical()
         return removed

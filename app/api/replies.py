@@ -198,4 +198,5 @@ class HealthOut(Reply):
     llm: dict[str, Any]
     auth: str
     vector_store: str = "embedded"  # or "server" (SHEGONG_CHROMA_URL)
+    limits: str = "memory"  # or "redis" (SHEGONG_REDIS_URL): where rate limits are counted
     down: dict[str, str] = {}  # what this node cannot reach, in Chinese; empty when all is well

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def health(state: StateDep) -> Any:
     """Liveness plus what the knowledge base holds and which embedder serves it. When a service this
     node needs cannot be reached, 503 with ``down`` naming it (in Chinese) and the figures it could
-    not read as -1."""
+    not read as -1. Redis away is "degraded" with 200: the node still answers (limits let through)."""
     down: dict[str, str] = {}
     vectors = -1
     problem = state.store.ping()
@@ -29,6 +29,9 @@ def health(state: StateDep) -> Any:
         down["chroma"] = problem
     else:
         vectors = state.store.count()
+    shared = state.chat_limit.ping()
+    if shared:
+        down["redis"] = shared
     try:
         documents, chunks = len(state.manifest.documents()), state.manifest.count_chunks()
     except Exception as exc:  # the records' database is away: say so instead of a bare 500
@@ -44,8 +47,9 @@ def health(state: StateDep) -> Any:
         "llm": {"configured": state.settings.llm_enabled},
         "auth": state.settings.auth,
         "vector_store": "server" if state.store.url else "embedded",
+        "limits": "redis" if state.settings.redis_url else "memory",
         "down": down,
     }
-    if down:
+    if down.keys() & {"chroma", "database"}:  # chat cannot work: take this node out of the balancer
         return JSONResponse(HealthOut.model_validate(body).model_dump(), status_code=503)
     return body

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     token_ttl_hours: float = Field(default=24 * 7, gt=0, description="bearer tokens and UI sessions")
     rate_chat_per_min: int = Field(default=20, ge=1, description="per worker/trainer; evaluators and admins exempt")
     rate_upload_per_hour: int = Field(default=60, ge=1)
+    login_failures_per_address: int = Field(default=30, ge=1, description="failed logins from one client address "
+                                            "per 15 minutes, on top of each account's own lock")
     retention_days: int = Field(default=180, ge=1, description="conversations and feedback older than this are deleted")
     max_upload_mb: float = Field(default=20.0, gt=0, description="per file uploaded through the web UI or API")
 
@@ -87,6 +89,9 @@ class Settings(BaseSettings):
     chroma_url: str = ""
     chroma_token: str = ""
     chroma_timeout_s: float = Field(default=5.0, gt=0)
+    # redis_url: redis://[:password@]host:6379/0 (rediss:// for TLS): rate limits and login back-off
+    # shared by every node and kept across restarts; empty: this process's memory
+    redis_url: str = ""
 
     # Web hardening
     # https: served behind an HTTPS reverse proxy (HSTS, Secure cookies)

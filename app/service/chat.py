@@ -21,7 +21,7 @@ from app.core.errors import ValidationError
 from app.rag.assistant import MAX_QUESTION_CHARS, Assistant
 from app.rag.retriever import Filters
 from app.service.accounts import RATE_EXEMPT, User
-from app.service.ratelimit import RateLimiter
+from app.service.ratelimit import Limiter
 from app.service.records import ConversationLog
 
 
@@ -36,7 +36,7 @@ class ChatRequest:
 
 
 class ChatService:
-    def __init__(self, assistant: Assistant, conversations: ConversationLog, limiter: RateLimiter) -> None:
+    def __init__(self, assistant: Assistant, conversations: ConversationLog, limiter: Limiter) -> None:
         self.assistant = assistant
         self.conversations = conversations
         self.limiter = limiter

@@ -18,7 +18,7 @@ from app.service.dashboard import Dashboard
 from app.service.db import ServiceDB
 from app.service.drafts import Drafts
 from app.service.factory import build_assistant, build_ingestor, load_region_tree
-from app.service.ratelimit import RateLimiter
+from app.service.ratelimit import Limiter, limiter, redis_client
 from app.service.records import AuditLog, ConversationLog, ReviewQueue
 from app.service.visits import Visits
 
@@ -39,8 +39,9 @@ class AppState:
     audit: AuditLog
     curator: Curator
     chat: ChatService
-    chat_limit: RateLimiter
-    upload_limit: RateLimiter
+    chat_limit: Limiter
+    upload_limit: Limiter
+    login_limit: Limiter  # failed logins per client address
     visits: Visits
     dashboard: Dashboard
     drafts: Drafts
@@ -57,7 +58,8 @@ def build_state(settings: Settings) -> AppState:
     if conversations.purged_at_start:
         log.info("retention: deleted %d conversations older than %d days", conversations.purged_at_start,
                  settings.retention_days)
-    chat_limit = RateLimiter(limit=settings.rate_chat_per_min, window_s=60, what="提问")
+    shared = redis_client(settings.redis_url) if settings.redis_url else None
+    chat_limit = limiter(shared, name="chat", limit=settings.rate_chat_per_min, window_s=60, what="提问")
     visits = Visits.build(settings, db, assistant, retriever.manifest, load_region_tree(settings.regions_file))
     if settings.visit_demo:
         from app.service.visits.demo import load_demo
@@ -78,7 +80,9 @@ def build_state(settings: Settings) -> AppState:
         curator=Curator(settings, build_ingestor(settings, embedder=retriever.embedder), db, audit),
         chat=ChatService(assistant, conversations, chat_limit),
         chat_limit=chat_limit,
-        upload_limit=RateLimiter(limit=settings.rate_upload_per_hour, window_s=3600, what="上传"),
+        upload_limit=limiter(shared, name="upload", limit=settings.rate_upload_per_hour, window_s=3600, what="上传"),
+        login_limit=limiter(shared, name="login-address", limit=settings.login_failures_per_address, window_s=900,
+                            what="从同一地址登录失败"),
         visits=visits,
         dashboard=dashboard,
         drafts=Drafts.build(db, visits, dashboard, settings.notice_templates_file, llm=getattr(assistant, "llm", None)),

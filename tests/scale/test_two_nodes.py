@@ -1,0 +1,88 @@
+"""Two API nodes over one PostgreSQL, one Chroma server and the machine's Redis, each a real process
+on 127.0.0.1: the second node starts with an empty data dir and no ingest of its own, and answers as
+the first does; an account and its token made through one work on the other; the chat limit counts
+across both."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.scale.chroma_proc import ChromaServer
+from tests.scale.test_chroma_server import DOCS, QUESTIONS
+from tests.scale.test_redis_limits import REDIS_URL
+from tests.support import PASSWORD, ROOT, fresh_postgres_db, shegong_server
+
+
+def _redis_or_skip() -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Redis at {REDIS_URL}")
+
+
+@pytest.mark.integration
+def test_two_nodes_share_answers_accounts_and_limits(tmp_path: Path) -> None:
+    _redis_or_skip()
+    user = f"wang-{uuid.uuid4().hex[:8]}"  # the limit's window outlives a run: a fresh key each time
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    for name, text in DOCS.items():
+        (kb / name).write_text(text, encoding="utf-8")
+    chroma = ChromaServer(tmp_path / "chroma")
+    chroma.start()
+    try:
+        with fresh_postgres_db() as db_url:
+            shared = {"SHEGONG_AUTH": "on", "SHEGONG_KNOWLEDGE_DIR": str(kb), "SHEGONG_DATABASE_URL": db_url,
+                      "SHEGONG_CHROMA_URL": chroma.url, "SHEGONG_REDIS_URL": REDIS_URL,
+                      "SHEGONG_RATE_CHAT_PER_MIN": "3"}
+            env1 = {**shared, "SHEGONG_DATA_DIR": str(tmp_path / "node1")}
+            env2 = {**shared, "SHEGONG_DATA_DIR": str(tmp_path / "node2")}
+            add = subprocess.run([sys.executable, "-m", "app.cli", "user", "add", user, "--role", "worker",
+                                  "--password-stdin"], cwd=ROOT, env={**os.environ, **env1}, input=PASSWORD + "\n",
+                                 capture_output=True, text=True, timeout=120)
+            assert add.returncode == 0, add.stderr
+            add = subprocess.run([sys.executable, "-m", "app.cli", "user", "add", user + "-t", "--role", "trainer",
+                                  "--password-stdin"], cwd=ROOT, env={**os.environ, **env1}, input=PASSWORD + "\n",
+                                 capture_output=True, text=True, timeout=120)
+            assert add.returncode == 0, add.stderr
+            with shegong_server(env1, "--ingest-default") as one, shegong_server(env2) as two:
+                token = httpx.post(one + "/api/auth/login", json={"username": user, "password": PASSWORD},
+                                   timeout=60).json()["token"]
+                auth = {"Authorization": f"Bearer {token}"}
+                h2 = httpx.get(two + "/api/health", timeout=30).json()
+                assert h2["documents"] == 3 and h2["vectors"] == 3 and h2["limits"] == "redis", h2
+                answers = []
+                for url, q in ((one, QUESTIONS[0]), (two, QUESTIONS[0]), (two, QUESTIONS[1])):
+                    r = httpx.post(url + "/api/chat", json={"question": q}, headers=auth, timeout=60)
+                    assert r.status_code == 200, r.text  # the token from node 1 works on node 2
+                    answers.append(r.json())
+                assert answers[0]["answer"] == answers[1]["answer"] and not answers[0]["refused"]
+                assert [c["chunk_id"] for c in answers[0]["citations"]] == [c["chunk_id"] for c in answers[1]["citations"]]
+                r = httpx.post(one + "/api/chat", json={"question": QUESTIONS[2]}, headers=auth, timeout=60)
+                assert r.status_code == 429 and "提问过于频繁" in r.json()["detail"], r.text  # 3 a minute, both nodes
+
+                # a document uploaded through node 1 is answered from on node 2, with no restart
+                t = httpx.post(one + "/api/auth/login", json={"username": user + "-t", "password": PASSWORD},
+                               timeout=60).json()["token"]
+                trainer = {"Authorization": f"Bearer {t}"}
+                doc = "助浴服务：失能老人可以申请上门助浴，每月两次，由街道养老服务中心安排，费用由长护险支付。"
+                up = httpx.post(one + "/api/documents", headers=trainer, timeout=120,
+                                files={"file": ("助浴服务.txt", doc.encode(), "text/plain")})
+                assert up.status_code in (200, 201), up.text
+                body = httpx.post(two + "/api/chat", json={"question": "上门助浴每月几次？"}, headers=trainer,
+                                  timeout=60).json()
+                assert not body["refused"] and "两次" in body["answer"], body
+                assert httpx.get(two + "/api/health", timeout=30).json()["documents"] == 4
+    finally:
+        chroma.stop()
