@@ -21,6 +21,10 @@ SUFFIXES = (".pdf", ".docx", ".txt", ".md", ".markdown", ".html", ".htm", ".json
 # A DOCX is a zip: refuse archives that expand far beyond their size (zip bombs).
 MAX_DOCX_UNCOMPRESSED = 200 * 1024 * 1024
 MAX_DOCX_RATIO = 100
+# HTML nested deeper than this is refused before it is parsed into a tree. Chromium's own HTML parser
+# stops nesting at 512; BeautifulSoup's searches walk the depth, so a hostile page of 100,000 nested
+# <div> would keep it busy for minutes (the 120 s parse time-out), while 512 levels take 0.05 s.
+MAX_HTML_DEPTH = 512
 
 
 @dataclass
@@ -154,10 +158,57 @@ def load_docx(data: bytes) -> list[RawDoc]:
     return [RawDoc(text=text, title=title)]
 
 
+class _TooDeep(Exception):
+    pass
+
+
+class _DepthProbe:
+    """An lxml parser target that only counts how deep the elements nest, stopping past the limit."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+
+    def start(self, tag: str, attrib: object) -> None:
+        self.depth += 1
+        if self.depth > MAX_HTML_DEPTH:
+            raise _TooDeep
+
+    def end(self, tag: str) -> None:
+        self.depth -= 1
+
+    def data(self, data: str) -> None:
+        pass
+
+    def close(self) -> None:
+        return None
+
+
+def check_html_depth(text: str) -> None:
+    """Refuse a page nested deeper than :data:`MAX_HTML_DEPTH`, before BeautifulSoup builds it.
+
+    The probe runs libxml2's HTML parser, the one BeautifulSoup's ``lxml`` builder runs, so it sees
+    the same nesting (auto-closed tags included); it reads a megabyte in a few hundredths of a second
+    and stops at the first element past the limit."""
+    from lxml import etree
+
+    parser = etree.HTMLParser(target=_DepthProbe())
+    try:
+        parser.feed(text)
+        parser.close()
+    except _TooDeep:
+        raise IngestError(
+            f"HTML 页面的标签嵌套超过 {MAX_HTML_DEPTH} 层（正常网页很少超过 100 层），可能是恶意构造的页面，已拒绝解析。"
+            "请确认文件来源，或把正文另存为 TXT 后上传。") from None
+    except etree.Error:
+        pass  # what libxml2 cannot read, BeautifulSoup reports in its own way
+
+
 def load_html(data: bytes) -> list[RawDoc]:
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(decode_bytes(data), "lxml")
+    text = decode_bytes(data)
+    check_html_depth(text)
+    soup = BeautifulSoup(text, "lxml")
     for tag in soup(["script", "style", "noscript", "nav", "footer", "header", "aside", "form", "iframe"]):
         tag.decompose()
     title = soup.title.get_text(strip=True) if soup.title else None

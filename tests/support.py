@@ -48,7 +48,11 @@ def shegong_server(env: dict[str, str], *args: str, timeout_s: float = 120,
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # still busy with requests after 30 s: stop it hard
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 PASSWORD = "correct-horse-9"  # for accounts that tests create

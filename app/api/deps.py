@@ -76,3 +76,29 @@ AdminUser = Annotated[User, Depends(require("users"))]
 def limit_upload(state: AppState, user: User) -> None:
     if user.role not in RATE_EXEMPT:
         state.upload_limit.hit(user.username)
+
+
+def client_address(request: Request, state: AppState) -> str:
+    """The client's address: the trusted proxy's header when one is configured
+    (``SHEGONG_TRUSTED_PROXY_HEADER``; of X-Forwarded-For, the last entry, the one the proxy added),
+    else the socket's peer. A header that no trusted proxy is said to set is never read."""
+    header = state.settings.trusted_proxy_header
+    if header:
+        value = request.headers.get(header, "")
+        if value.strip():
+            return value.split(",")[-1].strip()
+    return request.client.host if request.client else ""
+
+
+def login_with_backoff(request: Request, state: AppState, username: str, password: str, *,
+                       label: str) -> tuple[str, User]:
+    """``Accounts.login`` with a second back-off per client address (failures in 15 minutes, counted
+    across nodes on Redis) beside each account's own lock: one address trying many accounts is
+    stopped too. Raises ``RateLimitError`` while the address is over its limit, right password or not."""
+    address = client_address(request, state)
+    state.login_limit.hit(address, record=False)
+    try:
+        return state.accounts.login(username, password, label=label)
+    except AuthError:
+        state.login_limit.hit(address)
+        raise

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from app.api.deps import ChatUser, CurrentUser, StateDep, request_token
+from app.api.deps import ChatUser, CurrentUser, StateDep, login_with_backoff, request_token
 from app.api.replies import ConversationMessagesOut, ConversationsOut, LoginOut, MeOut, Ok
 from app.api.schemas import FeedbackIn, LoginIn
 from app.core.errors import RateLimitError
@@ -16,10 +16,10 @@ router = APIRouter(prefix="/api")
 
 
 @router.post("/auth/login", response_model=LoginOut)
-def login(body: LoginIn, state: StateDep) -> dict[str, Any]:
+def login(body: LoginIn, request: Request, state: StateDep) -> dict[str, Any]:
     """Exchange a username and password for a bearer token."""
     try:
-        token, user = state.accounts.login(body.username, body.password, label="api")
+        token, user = login_with_backoff(request, state, body.username, body.password, label="api")
     except RateLimitError:
         state.audit.record(body.username[:64], Action.LOGIN_LOCKED, body.username[:64])
         raise

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 class Limiter(Protocol):
     what: str
 
-    def hit(self, key: str) -> None: ...
+    def hit(self, key: str, *, record: bool = True) -> None: ...
 
     def ping(self) -> str: ...
 
@@ -54,7 +54,8 @@ class RateLimiter:
         self._events: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
-    def hit(self, key: str) -> None:
+    def hit(self, key: str, *, record: bool = True) -> None:
+        """Count one event for ``key`` (only check the window when not ``record``); refuse when full."""
         now = time.monotonic()
         with self._lock:
             q = self._events[key]
@@ -62,7 +63,8 @@ class RateLimiter:
                 q.popleft()
             if len(q) >= self.limit:
                 raise _refuse(self.what, self.limit, self.window_s, q[0] + self.window_s - now)
-            q.append(now)
+            if record:
+                q.append(now)
 
     def ping(self) -> str:
         return ""
@@ -79,8 +81,10 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return tonumber(oldest[2]) + window - now
 end
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], window)
+if ARGV[4] == '1' then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+end
 return -1
 """
 
@@ -95,12 +99,13 @@ class RedisRateLimiter:
         self.limit, self.window_s, self.what = limit, window_s, what
         self._script = client.register_script(_SLIDING_WINDOW)
 
-    def hit(self, key: str) -> None:
+    def hit(self, key: str, *, record: bool = True) -> None:
         import redis
 
         try:
             wait_ms = int(self._script(keys=[f"shegong:rate:{self.name}:{key}"],
-                                       args=[int(self.window_s * 1000), self.limit, uuid.uuid4().hex]))
+                                       args=[int(self.window_s * 1000), self.limit, uuid.uuid4().hex,
+                                             "1" if record else "0"]))
         except redis.RedisError as exc:  # let it through: a limit must not take the service down
             log.warning("rate limit %s not applied, Redis unreachable: %s", self.name, type(exc).__name__)
             return

@@ -14,7 +14,9 @@ from app.ui.render import EXAMPLES
 def build(ui: UI, regions: list[str]) -> gr.Blocks:
     """The Blocks of every tab, wired to the handlers of ``ui``."""
     with gr.Blocks(title="社工AI助手", analytics_enabled=False) as demo:
-        head = gr.HTML('<div id="sg-head"><h1>社工AI助手</h1></div>')
+        # Markdown, not gr.HTML: Gradio's HTML component compiles its template with `new Function`,
+        # which the content security policy forbids (no 'unsafe-eval'; see app/api/security.py).
+        head = gr.Markdown('<div id="sg-head"><h1>社工AI助手</h1></div>')
         conv_id = gr.State("")
         msg_ids = gr.State([])
         last_mid = gr.State(None)

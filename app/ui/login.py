@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from app.api.deps import SESSION_COOKIE, user_for
+from app.api.deps import SESSION_COOKIE, login_with_backoff, user_for
 from app.core.errors import ShegongError
 from app.core.settings import Settings
 from app.service.state import AppState
@@ -51,12 +51,16 @@ def add_login_routes(app: FastAPI, settings: Settings) -> None:
                      next: str = Form(UI_PATH)) -> Response:
         state: AppState = request.app.state.shegong
         try:
-            token, _ = state.accounts.login(username, password, label="ui")
+            token, _ = login_with_backoff(request, state, username, password, label="ui")
         except ShegongError as exc:
             return HTMLResponse(_login_page(str(exc), _safe_next(next)), status_code=401)
         resp = RedirectResponse(_safe_next(next), status_code=303)
-        resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", path="/",
-                        secure=request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https",
+        # HttpOnly: no script reads it. SameSite=Lax: not sent with another site's posts, frames or
+        # images; Strict would also drop it when a worker opens a link to /visits from a chat app, who
+        # would then meet the sign-in page though signed in. Secure when served over HTTPS. The Origin
+        # check of app/api/security.py covers what Lax leaves open (a same-site page, another port).
+        secure = settings.https or request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+        resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", path="/", secure=secure,
                         max_age=int(state.accounts.token_ttl_s))
         return resp
 
@@ -66,7 +70,7 @@ def add_login_routes(app: FastAPI, settings: Settings) -> None:
         if token:
             request.app.state.shegong.accounts.revoke(token)
         resp = RedirectResponse("/login", status_code=303)
-        resp.delete_cookie(SESSION_COOKIE, path="/")
+        resp.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.https)
         return resp
 
     @app.get("/", include_in_schema=False)

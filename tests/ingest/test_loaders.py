@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import IngestError
-from ingest.loaders import decode_bytes
+from ingest.loaders import MAX_HTML_DEPTH, decode_bytes, load_bytes
 from ingest.sandbox import load_sandboxed
 
 TEXT = "第一次上门走访独居老人，要先核对紧急联系人。"
@@ -154,6 +154,15 @@ class TestBadFiles:
         (tmp_path / "a.jsonl").write_text('{"doc_id": "a", "text": "x"}\n{broken\n')
         self.expect(tmp_path / "a.jsonl", "第 2 行")
 
+    def test_deeply_nested_html_is_refused_before_parsing(self, tmp_path: Path) -> None:
+        """100,000 nested <div>: refused by the depth probe (the message names the limit), where it
+        used to keep BeautifulSoup busy until the parse time-out."""
+        n = 100_000
+        (tmp_path / "deep.html").write_text(f"<html><body>{'<div>' * n}深层内容{'</div>' * n}</body></html>")
+        with pytest.raises(IngestError) as err:
+            sandboxed(tmp_path / "deep.html", timeout_s=120)
+        assert f"嵌套超过 {MAX_HTML_DEPTH} 层" in str(err.value), str(err.value)
+
     def test_parser_memory_limit(self, tmp_path: Path) -> None:
         """A parser that blows past the memory cap is stopped and reported, not the host."""
         big = tmp_path / "big.txt"
@@ -161,6 +170,20 @@ class TestBadFiles:
         with pytest.raises(IngestError) as err:
             load_sandboxed(big, timeout_s=60, memory_mb=64)
         assert "内存" in str(err.value) or "异常退出" in str(err.value)
+
+
+@pytest.mark.parametrize("tag", ["div", "span", "b", "table"])
+def test_html_depth_limit_counts_what_the_parser_nests(tag: str) -> None:
+    """At the limit a page still loads; one level more is refused, whatever the tag."""
+    def page(levels: int) -> bytes:  # <html> and <body> are two of the levels
+        inner = levels - 2
+        return f"<html><body>{f'<{tag}>' * inner}深层内容{f'</{tag}>' * inner}</body></html>".encode()
+
+    assert "深层内容" in load_bytes(page(MAX_HTML_DEPTH), ".html")[0].text
+    with pytest.raises(IngestError, match=str(MAX_HTML_DEPTH)):
+        load_bytes(page(MAX_HTML_DEPTH + 1), ".html")
+    # tags the parser closes by itself do not nest: a long run of <p> is a flat page
+    assert load_bytes(("<p>段落" * 5000).encode(), ".html")[0].text.count("段落") == 5000
 
 
 def test_decode_prefers_utf8_then_gb18030() -> None:

@@ -5,18 +5,15 @@ dir on them answer the same, and the visit records and accounts are there."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
-from tests.scale.chroma_proc import ChromaServer
-from tests.scale.test_chroma_server import DOCS, QUESTIONS
-from tests.support import PASSWORD, ROOT, fresh_postgres_db, shegong_server
+from tests.scale.cluster import QUESTIONS, ChromaServer, add_user, write_kb
+from tests.support import ROOT, fresh_postgres_db, shegong_server
 
 DEPLOY = ROOT / "deploy"
 
@@ -35,20 +32,14 @@ def _answers(url: str) -> list[tuple[str, bool]]:
 
 @pytest.mark.integration
 def test_backup_then_restore_into_new_stores_answers_the_same(tmp_path: Path) -> None:
-    kb = tmp_path / "kb"
-    kb.mkdir()
-    for name, text in DOCS.items():
-        (kb / name).write_text(text, encoding="utf-8")
+    kb = write_kb(tmp_path / "kb")
     chroma = ChromaServer(tmp_path / "chroma")
     chroma.start()
     with fresh_postgres_db() as db1, fresh_postgres_db() as db2:
         try:
             env = {"SHEGONG_AUTH": "off", "SHEGONG_KNOWLEDGE_DIR": str(kb), "SHEGONG_DATABASE_URL": db1,
                    "SHEGONG_CHROMA_URL": chroma.url, "SHEGONG_DATA_DIR": str(tmp_path / "node1")}
-            add = subprocess.run([sys.executable, "-m", "app.cli", "user", "add", "kept-worker", "--role", "worker",
-                                  "--password-stdin"], cwd=ROOT, env={**os.environ, **env}, input=PASSWORD + "\n",
-                                 capture_output=True, text=True, timeout=120)
-            assert add.returncode == 0, add.stderr
+            add_user(env, "kept-worker", "worker")
             with shegong_server(env, "--ingest-default") as url:
                 before = _answers(url)
             chroma.stop()  # step 1 of deploy/README.md's backup

@@ -12,23 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.scale.chroma_proc import ChromaServer
+from tests.scale.cluster import QUESTIONS, ChromaServer, write_kb
 from tests.support import shegong_server
-
-DOCS = {
-    "gas.txt": "走访独居老人时要查看燃气安全：燃气灶的软管是否老化，用完是否关阀。发现燃气泄漏应立即开窗，不要开关电器，拨打燃气公司抢修电话。",
-    "allowance.txt": "高龄津贴的申领：年满80周岁的本市户籍老人，由本人或家属持身份证和户口簿到居住地社区事务受理服务中心申请。",
-    "flood.txt": "汛期前居委会要排查地下室、低洼处的住户，登记行动不便的老人，准备沙袋和应急照明。",
-}
-QUESTIONS = ["燃气泄漏了怎么办？", "高龄津贴去哪里申请？", "汛期前居委会要做什么？", "明天上海会下雨吗？"]
 
 
 @pytest.fixture(scope="module")
 def kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    kb = tmp_path_factory.mktemp("kb")
-    for name, text in DOCS.items():
-        (kb / name).write_text(text, encoding="utf-8")
-    return kb
+    return write_kb(tmp_path_factory.mktemp("kb"))
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,8 @@ import pytest
 
 from app.core.errors import RateLimitError
 from app.service.ratelimit import RedisRateLimiter, limiter, redis_client
+from tests.scale.cluster import REDIS_URL
 from tests.support import free_port
-
-REDIS_URL = os.environ.get("SHEGONG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture

@@ -5,40 +5,21 @@ across both."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.scale.chroma_proc import ChromaServer
-from tests.scale.test_chroma_server import DOCS, QUESTIONS
-from tests.scale.test_redis_limits import REDIS_URL
-from tests.support import PASSWORD, ROOT, fresh_postgres_db, shegong_server
-
-
-def _redis_or_skip() -> None:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Redis at {REDIS_URL}")
+from tests.scale.cluster import QUESTIONS, REDIS_URL, ChromaServer, add_user, redis_or_skip, write_kb
+from tests.support import PASSWORD, fresh_postgres_db, shegong_server
 
 
 @pytest.mark.integration
 def test_two_nodes_share_answers_accounts_and_limits(tmp_path: Path) -> None:
-    _redis_or_skip()
+    redis_or_skip()
     user = f"wang-{uuid.uuid4().hex[:8]}"  # the limit's window outlives a run: a fresh key each time
-    kb = tmp_path / "kb"
-    kb.mkdir()
-    for name, text in DOCS.items():
-        (kb / name).write_text(text, encoding="utf-8")
+    kb = write_kb(tmp_path / "kb")
     chroma = ChromaServer(tmp_path / "chroma")
     chroma.start()
     try:
@@ -48,14 +29,8 @@ def test_two_nodes_share_answers_accounts_and_limits(tmp_path: Path) -> None:
                       "SHEGONG_RATE_CHAT_PER_MIN": "3"}
             env1 = {**shared, "SHEGONG_DATA_DIR": str(tmp_path / "node1")}
             env2 = {**shared, "SHEGONG_DATA_DIR": str(tmp_path / "node2")}
-            add = subprocess.run([sys.executable, "-m", "app.cli", "user", "add", user, "--role", "worker",
-                                  "--password-stdin"], cwd=ROOT, env={**os.environ, **env1}, input=PASSWORD + "\n",
-                                 capture_output=True, text=True, timeout=120)
-            assert add.returncode == 0, add.stderr
-            add = subprocess.run([sys.executable, "-m", "app.cli", "user", "add", user + "-t", "--role", "trainer",
-                                  "--password-stdin"], cwd=ROOT, env={**os.environ, **env1}, input=PASSWORD + "\n",
-                                 capture_output=True, text=True, timeout=120)
-            assert add.returncode == 0, add.stderr
+            add_user(env1, user, "worker")
+            add_user(env1, user + "-t", "trainer")
             with shegong_server(env1, "--ingest-default") as one, shegong_server(env2) as two:
                 token = httpx.post(one + "/api/auth/login", json={"username": user, "password": PASSWORD},
                                    timeout=60).json()["token"]

@@ -12,10 +12,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.scale.chroma_proc import ChromaServer
-from tests.scale.test_chroma_server import DOCS, QUESTIONS
-from tests.scale.test_redis_limits import REDIS_URL
-from tests.scale.test_two_nodes import _redis_or_skip
+from tests.scale.cluster import QUESTIONS, REDIS_URL, ChromaServer, redis_or_skip, write_kb
 from tests.support import ROOT, free_port, shegong_server
 
 
@@ -28,11 +25,8 @@ def test_workers_without_shared_stores_are_refused(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_two_workers_serve_one_port(tmp_path: Path) -> None:
-    _redis_or_skip()
-    kb = tmp_path / "kb"
-    kb.mkdir()
-    for name, text in DOCS.items():
-        (kb / name).write_text(text, encoding="utf-8")
+    redis_or_skip()
+    kb = write_kb(tmp_path / "kb")
     chroma = ChromaServer(tmp_path / "chroma")
     chroma.start()
     try:

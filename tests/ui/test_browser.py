@@ -44,15 +44,44 @@ def ui_server(kb_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
         yield url, data
 
 
+# Reports each content-security-policy violation of a page to the test (installed before any of the
+# page's own scripts run, so a blocked inline script or style of the first paint is caught too).
+_CSP_WATCH = """document.addEventListener('securitypolicyviolation', (e) => window.__sgCspViolation(
+    `${location.pathname}: ${e.effectiveDirective} blocked ${e.blockedURI || 'inline'}`
+    + ` (${e.sourceFile || 'page'}:${e.lineNumber})`));"""
+
+
+class CheckedBrowser:
+    """The tests' Chromium, whose every context collects CSP violations: the page's
+    ``securitypolicyviolation`` events and Chromium's console errors naming the policy.
+    ``tests/ui/conftest.py`` fails a test that left any."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+        self.violations: list[str] = []
+
+    def new_context(self, **kw: Any) -> Any:
+        ctx = self._browser.new_context(**kw)
+        ctx.expose_binding("__sgCspViolation", lambda _source, what: self.violations.append(str(what)))
+        ctx.add_init_script(_CSP_WATCH)
+        ctx.on("console", lambda m: self.violations.append("console: " + m.text)
+               if "Content Security Policy" in m.text else None)
+        return ctx
+
+    def take(self) -> list[str]:
+        found, self.violations = self.violations, []
+        return found
+
+
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser() -> Iterator[CheckedBrowser]:
     from playwright.sync_api import sync_playwright
 
     path = _require_chromium()
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(path), args=CHROMIUM_ARGS)
-        yield b
+        yield CheckedBrowser(b)
         b.close()
 
 
@@ -140,7 +169,9 @@ class TestWorkerOnAPhone:
         page.get_by_text("设置与以前的对话").click()
         page.locator("#sg-history input").click()
         page.get_by_role("option", name="宜川路街道考取中级社工证").first.click()
-        page.wait_for_function("document.querySelector('#sg-chat').innerText.includes('2000元')", timeout=30_000)
+        # a function, not an expression string: Playwright would eval() that in the page, which the CSP forbids
+        page.wait_for_function("() => document.querySelector('#sg-chat').innerText.includes('2000元')",
+                               timeout=30_000)
         page.screenshot(path=str(SHOTS / "04-phone-earlier-conversation.png"))
         ctx.close()
 

@@ -22,6 +22,7 @@ function el(tag, attrs, ...children) {
     if (v === null || v === undefined || v === false) continue;
     if (k === "class") e.className = v;
     else if (k === "text") e.textContent = v;
+    else if (k === "style") e.style.cssText = v; // CSSOM, not an inline style attribute: the CSP has no 'unsafe-inline'
     else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v === true ? "" : v);
   }
