@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import StateDep
 from app.api.replies import HealthOut
+from app.core.errors import UnavailableError
 
 router = APIRouter()
 
@@ -24,11 +25,10 @@ def health(state: StateDep) -> Any:
     not read as -1. Redis away is "degraded" with 200: the node still answers (limits let through)."""
     down: dict[str, str] = {}
     vectors = -1
-    problem = state.store.ping()
-    if problem:
-        down["chroma"] = problem
-    else:
+    try:
         vectors = state.store.count()
+    except UnavailableError as exc:
+        down["chroma"] = str(exc)
     shared = state.chat_limit.ping()
     if shared:
         down["redis"] = shared

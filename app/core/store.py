@@ -152,14 +152,6 @@ class ChromaStore:
     def count(self) -> int:
         return int(self._do(lambda col: col.count()))
 
-    def ping(self) -> str:
-        """'' when the store answers, else what is wrong (for /api/health)."""
-        try:
-            self.count()
-        except UnavailableError as exc:
-            return str(exc)
-        return ""
-
     def ids(self) -> set[str]:
         return self._do(collection_ids)
 
