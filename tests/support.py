@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,10 @@ from pathlib import Path
 
 import httpx
 
+from eval.bench.cluster import POSTGRES, free_port, new_database, postgres_admin
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["POSTGRES", "ROOT", "cli", "free_port", "fresh_postgres_db", "minilm_dir", "require", "shegong_server"]
 
 
 @contextmanager
@@ -91,33 +87,21 @@ def minilm_dir() -> Path:
 
 
 # PostgreSQL for the record tests: the server on this machine (trust auth), or the one
-# SHEGONG_TEST_POSTGRES names; each test gets a database of its own, dropped afterwards.
-POSTGRES = os.environ.get("SHEGONG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
+# SHEGONG_TEST_POSTGRES names (eval/bench/cluster.py); each test gets a database of its own, dropped afterwards.
 @contextmanager
 def fresh_postgres_db() -> Iterator[str]:
     """A new, empty PostgreSQL database; yields its SQLAlchemy URL. Skips when no server answers
     (saying how to run these tests), and fails instead under ``CI=true``."""
-    import uuid
-
     import psycopg
     import pytest
-    from psycopg import sql
 
     try:
-        admin = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=5)
+        admin = postgres_admin(POSTGRES)
     except psycopg.OperationalError as exc:
         msg = (f"no PostgreSQL at {POSTGRES} ({str(exc).strip().splitlines()[0]}): start PostgreSQL 15 on "
                "127.0.0.1:5432 with trust auth, or name one in SHEGONG_TEST_POSTGRES, to run the record tests on it")
         if os.environ.get("CI") == "true":
             pytest.fail(msg)
         pytest.skip(msg)
-    name = f"shegong_test_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            base = POSTGRES.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-            yield f"{base}/{name}"
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with admin, new_database(admin, POSTGRES, prefix="shegong_test_") as url:
+        yield url

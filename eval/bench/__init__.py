@@ -16,6 +16,11 @@ Every measurement runs real code in a child process, so its peak RSS is the chil
 * search at about 50k chunks: the vectors and texts of the largest corpus written again under new
   doc and chunk ids (``-copy1`` … ``-copyN``) into a fresh data dir (manifest, then Chroma through
   ``Ingestor.reconcile``, then the BM25 index), and served the same way.
+* the multi-node deployment (``scale``, eval/bench/scale.py): at ``--scale-sizes`` (10k and 100k
+  chunks of reused vectors) search and chat with the vectors on a ``chroma run`` server beside the
+  same store embedded; at the largest, one and two ``shegong serve`` nodes over a PostgreSQL
+  manifest, the Chroma server and Redis under stepped closed-loop load (most req/s at p95 < 1 s,
+  CPU seconds per process), and how soon node 2 finds a document uploaded through node 1.
 * the naive reference (the LangChain tutorial default: RecursiveCharacterTextSplitter 1000/200 over
   the raw text, dense search only in Chroma, the same embedder), measured in process in a child:
   embed the question + Chroma query k=10. Its index is embedded once and kept in the bench cache;

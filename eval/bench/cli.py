@@ -38,6 +38,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                          "index the first time takes ~3 min for the 1k corpus, ~30 min for 10k; then cached")
     ap.add_argument("--visit-households", type=int, default=None, help="households for the visit rows (100000)")
     ap.add_argument("--visit-visits", type=int, default=None, help="visit records for the visit rows (1000000)")
+    ap.add_argument("--scale-sizes", default=None,
+                    help="store sizes in chunks for the scale part, comma-separated (10000,100000; --quick 2000,5000)")
+    ap.add_argument("--scale-steps", default=None,
+                    help="client concurrency steps of the scale part's load (1,2,4,8,16; --quick 1,2,4)")
+    ap.add_argument("--scale-step-s", type=float, default=None,
+                    help="seconds of load per concurrency step of the scale part (20; --quick 8)")
     ap.add_argument("--skip", action="append", default=[], choices=PARTS, help="leave a part out (repeatable)")
     ap.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
     ap.add_argument("--naive-child", type=Path, help=argparse.SUPPRESS)
@@ -46,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         naive_child(args.naive_child)
         return
     skip = set(args.skip)
-    sizes = [int(x) for x in (args.sizes or ("1000" if args.quick else "1000,10000")).split(",") if x.strip()]
+    sizes = _ints(args.sizes or ("1000" if args.quick else "1000,10000"))
     reuse_target = args.reuse_chunks or (5000 if args.quick else 50000)
     cail_docs = args.cail_docs or (100 if args.quick else 500)
     load_before = os.getloadavg()
@@ -73,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         timings["ingest"] = time.perf_counter() - t
 
     corpora: list[Corpus] = []
-    want_corpora = not ({"serve", "reuse", "naive", "visits"} <= skip)
+    want_corpora = not ({"serve", "reuse", "naive", "visits", "scale"} <= skip)
     if want_corpora and not EXTERNAL.is_dir():
         notes.append(f"{EXTERNAL} is absent: no server, reuse or naive figures")
     elif want_corpora:
@@ -141,6 +147,21 @@ def main(argv: Sequence[str] | None = None) -> None:
                 notes.append(f"server on the reused store: ready in {res['startup_s']} s, RSS "
                              f"{res['rss_ready_mb']} MB when ready, {res['rss_end_mb']} MB after the queries")
 
+    if "scale" not in skip and corpora:
+        from eval.bench import scale
+
+        source = max(corpora, key=lambda c: c.chunks)
+        opts = scale.ScaleOptions(
+            sizes=_ints(args.scale_sizes) or (scale.QUICK_SIZES if args.quick else scale.SIZES),
+            steps=_ints(args.scale_steps) or (scale.QUICK_STEPS if args.quick else scale.STEPS),
+            step_s=args.scale_step_s or (8.0 if args.quick else 20.0), probes=3 if args.quick else 5)
+        t = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="shegong-scale-", dir=args.cache_dir) as tmpdir:
+            srows, snotes = scale.bench_scale(source, opts, Path(tmpdir), say=say)
+        rows += srows
+        notes += snotes
+        timings["scale"] = time.perf_counter() - t
+
     if "visits" not in skip:
         from eval.bench.visits import bench_visits
 
@@ -157,3 +178,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     write_figures(rows, notes, timings, took_s=time.perf_counter() - t_start, load_before=load_before,
                   load_after=os.getloadavg(), queries=args.queries, json_out=args.json_out, as_json=args.json)
+
+
+def _ints(text: str | None) -> list[int]:
+    """``"1000,10000"`` -> ``[1000, 10000]`` (empty for None)."""
+    return [int(x) for x in (text or "").split(",") if x.strip()]

@@ -15,5 +15,5 @@ MODELS_DIR = Path(os.environ.get("SHEGONG_MODELS_DIR") or DATA_DIR / "models")
 CACHE_DIR = DATA_DIR / "bench-cache"
 # The sets, in the order corpora are filled from them.
 SET_ORDER = ("cail2019_rc", "drcd", "cmrc2018", "ncp_policy")
-PARTS = ("ingest", "serve", "chat", "reuse", "naive", "visits")
+PARTS = ("ingest", "serve", "chat", "reuse", "naive", "visits", "scale")
 NAIVE_SPLIT = (1000, 200)  # the LangChain tutorial's RecursiveCharacterTextSplitter chunk_size/overlap

@@ -30,10 +30,12 @@ def first_docs(src: Path, n: int, dest: Path) -> Path:
 
 
 # -- corpora from the external sets -------------------------------------------------------------
-def settings_for(data_dir: Path) -> Any:
+def settings_for(data_dir: Path, **overrides: Any) -> Any:
+    """The settings of a bench data dir (the shared models dir; ``overrides``: more settings, e.g.
+    ``database_url`` and ``chroma_url`` for the server deployment)."""
     from app.core.settings import load_settings
 
-    return load_settings(data_dir=data_dir, models_dir_override=MODELS_DIR)
+    return load_settings(data_dir=data_dir, models_dir_override=MODELS_DIR, **overrides)
 
 
 def count_chunks(doc: dict[str, Any], size: int, overlap: int) -> int:
@@ -231,12 +233,17 @@ def ingest_corpus(corpus: Corpus, *, only_if_changed: bool = False, extra: dict[
 
 
 # -- a store of reused vectors under new ids ----------------------------------------------------
-def build_reused(source: Path, dest: Path, copies: int) -> dict[str, Any]:
+def build_reused(source: Path, dest: Path, copies: int, *, database_url: str = "",
+                 chroma_url: str = "") -> dict[str, Any]:
     """Write the documents, chunk texts and vectors of the data dir ``source`` ``copies`` times into
     the fresh data dir ``dest``, under doc ids ``<id>-copy1`` … ``<id>-copyN`` and the chunk ids an
     ingest of those documents would give. Only the project's own classes write: the manifest gets
     the documents and the cached vectors, ``Ingestor.reconcile`` fills Chroma from it (nothing is
-    embedded: every vector is cached) and ``refresh_lexical`` builds the BM25 index."""
+    embedded: every vector is cached) and ``refresh_lexical`` builds the BM25 index.
+
+    ``database_url`` puts the manifest in that (empty) PostgreSQL database and ``chroma_url`` the
+    vectors on that Chroma server, as a node of the server deployment would (SHEGONG_DATABASE_URL,
+    SHEGONG_CHROMA_URL); a server that already holds exactly these chunks is left as it is."""
     from app.core.manifest import Manifest, embed_key
     from app.core.store import ChromaStore
     from app.service.factory import build_ingestor
@@ -249,8 +256,10 @@ def build_reused(source: Path, dest: Path, copies: int) -> dict[str, Any]:
         raise ValueError(f"{dest} is not empty: the copies go into a fresh data dir")
     t0 = time.perf_counter()
     src = Manifest(source / "manifest.sqlite3")
-    ing = build_ingestor(settings_for(dest))
+    ing = build_ingestor(settings_for(dest, database_url=database_url, chroma_url=chroma_url))
     try:
+        if ing.manifest.count_chunks():
+            raise ValueError(f"{ing.manifest} is not empty: the copies go into a fresh manifest")
         model = ing.embedder.model_id
         if src.get_meta("embed_model") != model:
             raise ValueError(f"{source} holds vectors of {src.get_meta('embed_model')}, not {model}")
@@ -274,7 +283,7 @@ def build_reused(source: Path, dest: Path, copies: int) -> dict[str, Any]:
         sentence_keys = [embed_key(model, t) for t in
                          sentence_texts((c.title, c.heading, c.text) for cs in by_doc.values() for c in cs)]
         vectors.update(src.cached_vectors(sentence_keys))
-        with data_lock(dest):
+        with data_lock(dest, ing.manifest.engine):
             ing.manifest.cache_vectors(vectors.items())
             if src.get_meta("sentence_vectors"):
                 ing.manifest.set_meta("sentence_vectors", str(src.get_meta("sentence_vectors")))
@@ -307,6 +316,8 @@ def build_reused(source: Path, dest: Path, copies: int) -> dict[str, Any]:
             "vectors": ing.store.count(),
             "documents": len(ing.manifest.documents()),
             "restored_into_chroma": fixed["restored"],
+            "manifest": repr(ing.manifest),
+            "vector_store": ing.store.where,
             "embedder_loaded": embedded,  # False: not one vector was computed
             "manifest_s": round(t_manifest, 1),
             "chroma_s": round(t_chroma, 1),

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eval.bench.children import child_env
+from eval.bench.cluster import free_port
 from eval.bench.config import ROOT
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["Node", "free_port", "latency_summary", "pct", "serve_latency", "shegong_node"]
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -59,33 +57,43 @@ def _stop(proc: subprocess.Popen[bytes], grace_s: float = 60) -> float:
         time.sleep(0.1)
 
 
-def serve_latency(data_dir: Path, questions: Sequence[str], *, k: int = 10, chat: bool = True, warmup: int = 3,
-                  timeout_s: float = 900) -> dict[str, Any]:
-    """Start ``shegong serve`` on ``data_dir`` (127.0.0.1, a free port), wait for ``/api/health``,
-    send every question to ``/api/search`` (k) and, if ``chat``, to ``/api/chat``, one at a time;
-    stop it with SIGTERM. ``warmup`` questions go first and are not counted."""
+@dataclass
+class Node:
+    """A running ``shegong serve``: its process, base URL, first ``/api/health`` and start-up time;
+    ``peak_rss_mb`` is filled in when it has stopped."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    health: dict[str, Any] = field(default_factory=dict)
+    startup_s: float = 0.0
+    peak_rss_mb: float = 0.0
+
+
+@contextmanager
+def shegong_node(data_dir: Path, env: Mapping[str, str] | None = None, *,
+                 timeout_s: float = 900) -> Iterator[Node]:
+    """``shegong serve`` on ``data_dir`` (127.0.0.1, a free port, auth off unless ``env`` says
+    otherwise; ``env`` adds or overrides SHEGONG_* settings), once ``/api/health`` answers 200;
+    stopped with SIGTERM (its peak RSS from ``wait4``) when the block ends."""
     import httpx
-    import psutil
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = child_env(data_dir, SHEGONG_AUTH="off")
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=child_env(data_dir, **{"SHEGONG_AUTH": "off", **(env or {})}), stdout=log,
+            stderr=subprocess.STDOUT,
         )
-        result: dict[str, Any] = {"data_dir": str(data_dir)}
-        peak = 0.0
+        node = Node(proc, url)
         try:
             deadline = time.monotonic() + timeout_s
-            health: dict[str, Any] = {}
-            while not health:
+            while True:
                 try:
                     r = httpx.get(url + "/api/health", timeout=5)
                     if r.status_code == 200:
-                        health = r.json()
+                        node.health = r.json()
                         break
                 except httpx.HTTPError:
                     pass
@@ -93,48 +101,65 @@ def serve_latency(data_dir: Path, questions: Sequence[str], *, k: int = 10, chat
                     log.seek(0)
                     raise RuntimeError(f"server did not start: {log.read().decode(errors='replace')[-3000:]}")
                 time.sleep(0.2)
-            result.update(startup_s=round(time.perf_counter() - t0, 1), documents=health.get("documents"),
-                          chunks=health.get("chunks"), vectors=health.get("vectors"))
-            rss_ready = psutil.Process(proc.pid).memory_info().rss / 2**20
-            with httpx.Client(base_url=url, timeout=120) as client:
+            node.startup_s = round(time.perf_counter() - t0, 1)
+            yield node
+        finally:
+            node.peak_rss_mb = _stop(proc)
 
-                def post(path: str, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-                    t = time.perf_counter()
-                    resp = client.post(path, json=body)
-                    ms = (time.perf_counter() - t) * 1000
-                    if resp.status_code != 200:
-                        raise RuntimeError(f"{path} answered {resp.status_code}: {resp.text[:500]}")
-                    return ms, resp.json()
 
+def serve_latency(data_dir: Path, questions: Sequence[str], *, k: int = 10, chat: bool = True, warmup: int = 3,
+                  timeout_s: float = 900, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Start ``shegong serve`` on ``data_dir`` (127.0.0.1, a free port; ``env``: more SHEGONG_*
+    settings, e.g. SHEGONG_CHROMA_URL), wait for ``/api/health``, send every question to
+    ``/api/search`` (k) and, if ``chat``, to ``/api/chat``, one at a time; stop it with SIGTERM.
+    ``warmup`` questions go first and are not counted."""
+    import httpx
+    import psutil
+
+    t0 = time.perf_counter()
+    result: dict[str, Any] = {"data_dir": str(data_dir)}
+    with shegong_node(data_dir, env, timeout_s=timeout_s) as node:
+        health = node.health
+        result.update(startup_s=node.startup_s, documents=health.get("documents"),
+                      chunks=health.get("chunks"), vectors=health.get("vectors"),
+                      vector_store=health.get("vector_store"))
+        rss_ready = psutil.Process(node.proc.pid).memory_info().rss / 2**20
+        with httpx.Client(base_url=node.url, timeout=120) as client:
+
+            def post(path: str, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+                t = time.perf_counter()
+                resp = client.post(path, json=body)
+                ms = (time.perf_counter() - t) * 1000
+                if resp.status_code != 200:
+                    raise RuntimeError(f"{path} answered {resp.status_code}: {resp.text[:500]}")
+                return ms, resp.json()
+
+            for q in questions[:warmup]:
+                post("/api/search", {"query": q, "k": k})
+            ms_list: list[float] = []
+            n_hits: list[int] = []
+            t = time.perf_counter()
+            for q in questions:
+                ms, out = post("/api/search", {"query": q, "k": k})
+                ms_list.append(ms)
+                n_hits.append(len(out["hits"]))
+                if "sample_doc_ids" not in result:
+                    result["sample_doc_ids"] = [h["doc_id"] for h in out["hits"]]
+            result["search"] = {**latency_summary(ms_list, time.perf_counter() - t),
+                                "k": k, "mean_hits": round(sum(n_hits) / len(n_hits), 2)}
+            if chat:
                 for q in questions[:warmup]:
-                    post("/api/search", {"query": q, "k": k})
-                ms_list: list[float] = []
-                n_hits: list[int] = []
+                    post("/api/chat", {"question": q, "save": False})
+                ms_list, refused = [], 0
                 t = time.perf_counter()
                 for q in questions:
-                    ms, out = post("/api/search", {"query": q, "k": k})
+                    ms, out = post("/api/chat", {"question": q, "save": False})  # no stored conversations
                     ms_list.append(ms)
-                    n_hits.append(len(out["hits"]))
-                    if "sample_doc_ids" not in result:
-                        result["sample_doc_ids"] = [h["doc_id"] for h in out["hits"]]
-                result["search"] = {**latency_summary(ms_list, time.perf_counter() - t),
-                                    "k": k, "mean_hits": round(sum(n_hits) / len(n_hits), 2)}
-                if chat:
-                    for q in questions[:warmup]:
-                        post("/api/chat", {"question": q, "save": False})
-                    ms_list, refused = [], 0
-                    t = time.perf_counter()
-                    for q in questions:
-                        ms, out = post("/api/chat", {"question": q, "save": False})  # no stored conversations
-                        ms_list.append(ms)
-                        refused += bool(out.get("refused"))
-                    result["chat"] = {**latency_summary(ms_list, time.perf_counter() - t),
-                                      "refused": refused, "mode": out.get("mode")}
-            result["rss_ready_mb"] = round(rss_ready)
-            result["rss_end_mb"] = round(psutil.Process(proc.pid).memory_info().rss / 2**20)
-        finally:
-            peak = _stop(proc)
-    result["peak_rss_mb"] = round(peak)
+                    refused += bool(out.get("refused"))
+                result["chat"] = {**latency_summary(ms_list, time.perf_counter() - t),
+                                  "refused": refused, "mode": out.get("mode")}
+        result["rss_ready_mb"] = round(rss_ready)
+        result["rss_end_mb"] = round(psutil.Process(node.proc.pid).memory_info().rss / 2**20)
+    result["peak_rss_mb"] = round(node.peak_rss_mb)
     result["took_s"] = round(time.perf_counter() - t0, 1)
     return result
-

@@ -16,7 +16,6 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,34 +30,14 @@ from app.service.factory import load_region_tree
 from app.service.tables import followups, households, local_regions, users, visits
 from app.service.visits import Visits
 from app.service.visits.people import address_key, today
+from eval.bench.cluster import POSTGRES, postgres_db
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 STREETS = ("宜川路街道", "长寿路街道", "曹杨新村街道", "甘泉路街道", "石泉路街道")
 
 
 def _pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
     return round(s[min(len(s) - 1, int(q * len(s)))], 1)
-
-
-@contextmanager
-def postgres_db() -> Iterator[str | None]:
-    """A fresh PostgreSQL database for the bench (None when no server answers), dropped after."""
-    try:
-        import psycopg
-        from psycopg import sql
-
-        admin = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=5)
-    except Exception:
-        yield None
-        return
-    name = f"shegong_bench_{uuid.uuid4().hex[:10]}"
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def fill(db: ServiceDB, n_households: int, n_visits: int, n_workers: int, seed: int = 7) -> dict[str, Any]:

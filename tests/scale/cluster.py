@@ -1,5 +1,5 @@
-"""What the multi-process tests of tests/scale share: a real Chroma server (``chroma run`` from the
-chromadb package) on a free loopback port, which a test can stop and start again on the same port
+"""What the multi-process tests of tests/scale share: a real Chroma server (``chroma run``, shared
+with the bench in ``eval/bench/cluster.py``), which a test can stop and start again on the same port
 and directory; three small documents and questions over them; accounts made with the CLI."""
 
 from __future__ import annotations
@@ -7,51 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.support import free_port
+from eval.bench.cluster import CHROMA, REDIS_URL, ChromaServer, redis_answers
 
-REDIS_URL = os.environ.get("SHEGONG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")  # the machine's, as in CI
-
-CHROMA = Path(sys.executable).with_name("chroma")
-
-
-class ChromaServer:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout_s: float = 60) -> None:
-        self.proc = subprocess.Popen([str(CHROMA), "run", "--path", str(self.path), "--host", "127.0.0.1",
-                                      "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     env={"ANONYMIZED_TELEMETRY": "False", "PATH": "/usr/bin:/bin"})
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/api/v2/heartbeat", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise RuntimeError(f"chroma run did not start on {self.url}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+__all__ = ["CHROMA", "DOCS", "QUESTIONS", "REDIS_URL", "ChromaServer", "add_user", "redis_or_skip", "write_kb"]
 
 
 # -- what the multi-process tests of tests/scale share --------------------------------------------
@@ -83,11 +45,8 @@ def add_user(env: dict[str, str], name: str, role: str = "worker") -> None:
 
 def redis_or_skip() -> None:
     """Skip where no Redis answers (saying so); in CI, where one runs, fail instead."""
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError:
+    why = redis_answers(REDIS_URL)
+    if why is not None:
         if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Redis at {REDIS_URL}")
+            raise RuntimeError(why)
+        pytest.skip(why)
