@@ -32,7 +32,7 @@ from app.rag.pipeline.answer import (
 from app.rag.pipeline.assess import Assessment, assess
 from app.rag.pipeline.cite import REFUSAL_TEXT, Citer, renumber
 from app.rag.pipeline.retrieve import Evidence, retrieve
-from app.rag.pipeline.select import Scored, SentenceSelector
+from app.rag.pipeline.select import Scored, SentenceSelector, keep_asked
 from app.rag.retriever import Filters, Retriever
 
 log = logging.getLogger(__name__)
@@ -117,11 +117,12 @@ class Assistant:
         if ev.hits:
             qvec = self.retriever.query_vector(normalize_query(a.search_query))
             scored = self.selector.score(a.terms, qvec, ev.hits)
-        verdict = assess(a, ev, scored, self.threshold, self.retriever.idf)
+        kept, asked = keep_asked(a.question, scored)
+        verdict = assess(a, ev, scored, self.threshold, self.retriever.idf, asked=asked, kept=kept)
         model = self.selector.model
         assert model is not None
-        draft = extractive_draft(a, ev, scored, self.threshold, ComposeConfig(**model.compose))
-        return Turn(a, ev, scored, verdict, draft, t0, t1)
+        draft = extractive_draft(a, ev, kept, self.threshold, ComposeConfig(**model.compose))
+        return Turn(a, ev, kept, verdict, draft, t0, t1)
 
     # -- answer and cite ---------------------------------------------------------------------------
     def _events(self, t: Turn) -> Iterator[tuple[str, Any]]:

@@ -17,9 +17,11 @@ Usage::
 
     python -m eval.train_selector                 # collect what is missing, fit, write the model
     python -m eval.train_selector --experiment    # also report on cail2019_rc and ncp_policy
+    python -m eval.train_selector.threshold       # the threshold again with the asked rule, and its ablation
 
 Parts: ``config`` (paths, sets, fixed choices), ``pools`` (questions and their knowledge bases),
-``collect`` (features, cached), ``fit`` (models, threshold, ablations), ``__main__`` (the command).
+``collect`` (features, cached), ``fit`` (models, threshold, ablations), ``threshold`` (the
+refusal threshold with the select stage's asked rule), ``__main__`` (the command).
 """
 
 from eval.train_selector.collect import pool_key, read_cached

@@ -12,20 +12,31 @@ from app.rag.features import feature_names
 from eval.train_selector.config import OWN_SETS, SEED
 
 
-def question_scores(p: np.ndarray, y: np.ndarray, q: np.ndarray, nq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def question_scores(p: np.ndarray, y: np.ndarray, q: np.ndarray, nq: int,
+                    asked: tuple[np.ndarray, np.ndarray, int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per question: the best candidate's probability, whether that candidate is an answer, and
-    whether an answer is among the best three (an extractive answer shows up to three lines)."""
+    whether an answer is among the best three (an extractive answer shows up to three lines).
+
+    ``asked``: ``(restricted, holds, top)`` — per question whether it asks for something of
+    ``app/rag/rules/asked.yaml``, per row whether the sentence holds it; such a question keeps only
+    the rows among its ``top`` best that hold it, as the select stage does (none kept: best -1)."""
     best = np.full(nq, -1.0)
     best_pos = np.zeros(nq, dtype=bool)
     top3_pos = np.zeros(nq, dtype=bool)
     order = np.lexsort((-p, q))  # by question, best first
-    rank = 0
+    rank = kept = 0
     for k, i in enumerate(order):
-        rank = 0 if k == 0 or q[order[k - 1]] != q[i] else rank + 1
-        if rank == 0:
+        if k == 0 or q[order[k - 1]] != q[i]:
+            rank = kept = 0
+        else:
+            rank += 1
+        if asked is not None and asked[0][q[i]] and (rank >= asked[2] or not asked[1][i]):
+            continue
+        if kept == 0:
             best[q[i]], best_pos[q[i]] = p[i], bool(y[i])
-        if rank < 3 and y[i]:
+        if kept < 3 and y[i]:
             top3_pos[q[i]] = True
+        kept += 1
     return best, best_pos, top3_pos
 
 
@@ -44,9 +55,16 @@ def _groups(data: dict[str, Any], rows: np.ndarray) -> dict[str, tuple[list[int]
     return out
 
 
+def _asked(data: dict[str, Any], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
+    a = data.get("asked")
+    return None if a is None else (a[0], a[1][rows], a[2])
+
+
 def evaluate(p: np.ndarray, data: dict[str, Any], rows: np.ndarray, threshold: float) -> dict[str, Any]:
-    """Question-level figures on the questions whose candidates are ``rows``."""
-    best, best_pos, top3 = question_scores(p[rows], data["y"][rows], data["q"][rows], len(data["meta"]))
+    """Question-level figures on the questions whose candidates are ``rows`` (with the asked rule
+    when ``data["asked"]`` holds it, see :func:`asked_rows`)."""
+    best, best_pos, top3 = question_scores(p[rows], data["y"][rows], data["q"][rows], len(data["meta"]),
+                                           _asked(data, rows))
     out: dict[str, Any] = {}
     for source, (ans, neg) in sorted(_groups(data, rows).items()):
         out[source] = {
@@ -60,19 +78,30 @@ def evaluate(p: np.ndarray, data: dict[str, Any], rows: np.ndarray, threshold: f
     return out
 
 
-def choose_threshold(p: np.ndarray, data: dict[str, Any], rows: np.ndarray) -> float:
+def choose_threshold(p: np.ndarray, data: dict[str, Any], rows: np.ndarray, *, written_apart: bool = False) -> float:
     """The threshold maximising balanced accuracy (share of answerable questions answered, share of
     unanswerable ones refused) over the development questions, each source weighted equally, so
-    that our in-domain questions count as much as the larger external pools."""
-    best, _, _ = question_scores(p[rows], data["y"][rows], data["q"][rows], len(data["meta"]))
+    that our in-domain questions count as much as the larger external pools.
+
+    ``written_apart``: a source's unanswerable questions count as two parts, those written as
+    unanswerable (near-topic questions the documents do not answer) and the answerable ones asked
+    with their gold documents withheld, so the easier and more numerous withheld variants do not
+    outweigh the written ones."""
+    best, _, _ = question_scores(p[rows], data["y"][rows], data["q"][rows], len(data["meta"]),
+                                 _asked(data, rows))
     groups = _groups(data, rows)
-    grid = np.linspace(0.01, 0.9, 90)
+    meta = data["meta"]
+    grid = np.round(np.linspace(0.01, 0.9, 90), 2)
     scores = []
     for t in grid:
         per = []
         for ans, neg in groups.values():
             parts = [float(np.mean(best[ans] >= t))] if ans else []
-            parts += [float(np.mean(best[neg] < t))] if neg else []
+            negs = [neg]
+            if written_apart:
+                negs = [[i for i in neg if meta[i]["variant"] != "withheld"],
+                        [i for i in neg if meta[i]["variant"] == "withheld"]]
+            parts += [float(np.mean(best[n] < t)) for n in negs if n]
             per.append(np.mean(parts))
         scores.append(float(np.mean(per)))
     return float(grid[int(np.argmax(scores))])

@@ -57,3 +57,24 @@ def test_training_laws_are_not_the_unseen_test_laws() -> None:
     for p in (LAWS / "docs").glob("*.md"):
         m = re.search(r"^title:\s*(.+)$", p.read_text(encoding="utf-8"), re.M)
         assert m and m.group(1).strip() not in titles, p.name
+
+
+def test_the_asked_rule_in_training_figures_is_the_select_stages() -> None:
+    """Question-level scores with the asked rule keep, of a question's three best rows, those whose
+    sentence holds what it asks (as app/rag/pipeline/select.py keep_asked does); none: best -1."""
+    import numpy as np
+
+    from eval.train_selector.fit import question_scores
+    from eval.train_selector.threshold import sentence_of
+
+    p = np.array([0.9, 0.5, 0.4, 0.3, 0.8, 0.2])
+    y = np.array([0, 1, 0, 1, 1, 0])
+    q = np.array([0, 0, 0, 0, 1, 1])
+    plain = question_scores(p, y, q, 2)
+    assert plain[0].tolist() == [0.9, 0.8] and plain[2].tolist() == [True, True]
+    holds = np.array([False, True, False, True, False, False])
+    best, best_pos, top3 = question_scores(p, y, q, 2, (np.array([True, True]), holds, 3))
+    assert best.tolist() == [0.5, -1.0]  # question 0 keeps its second row; the fourth is past the top three
+    assert best_pos.tolist() == [True, False] and top3.tolist() == [True, False]
+    assert sentence_of("慈善法 > 第三章：每年公布一次。") == "每年公布一次。"
+    assert sentence_of("第一句，注意：带上证件。") == "第一句，注意：带上证件。"

@@ -143,9 +143,11 @@ class Citer:
         elif verdict.reason == "personal_data":
             text = ("知识库中没有找到。助手不提供居民的个人信息（姓名、身份证号、电话、住址等）；"
                     "工作需要时，按规定向有权限的部门或系统查询。")
+        elif verdict.missing:
+            text += f"相关内容没有写明{'、'.join(verdict.missing)}。"
         elif verdict.off_topic:
             text = f"知识库中没有找到。{OFF_TOPIC}"
-        elif nearest:
+        if nearest:
             text += "相关度较高的文档有：" + "、".join(f"《{n['title']}》" for n in nearest) + "，可以人工查阅核实。"
         return Answer(text, True, "extractive", [], nearest, reason=verdict.reason, score=verdict.score)
 

@@ -29,6 +29,7 @@ from app.core.manifest import Manifest, embed_key
 from app.core.sentences import in_context
 from app.core.types import Hit
 from app.rag.answerer import IdfFn
+from app.rag.asked import AskedType, asked_types, holds, rules
 from app.rag.features import Candidate, candidates, feature_names, features
 from app.rag.terms import QuestionTerms
 
@@ -152,3 +153,14 @@ class SentenceSelector:
         out = [Scored(c.hit_index, c.position, c.text, float(pi)) for c, pi in zip(cands, p, strict=True)]
         out.sort(key=lambda s: -s.p)
         return out
+
+
+def keep_asked(question: str, scored: Sequence[Scored]) -> tuple[list[Scored], list[AskedType]]:
+    """Where the question asks for a number, an amount, a time limit … (``rules/asked.yaml``): of
+    the ``top`` best sentences, those that hold it, best first; otherwise every sentence. Also the
+    types asked (empty when the question asks for none of them)."""
+    asked = asked_types(question)
+    if not asked:
+        return list(scored), []
+    top = rules()[0]
+    return [s for s in scored[:top] if holds(asked, s.text)], asked
