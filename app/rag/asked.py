@@ -1,5 +1,5 @@
-"""What a question asks for that its answer must hold: a number, an amount, a time limit, a share,
-a time of day, a list of papers. The rules are data (``rules/asked.yaml``, with their measured
+"""What a question asks for that its answer must hold: a number, an amount, the papers to bring.
+The rules are data (``rules/asked.yaml``, with their measured
 ablation); the select stage keeps only sentences that hold what was asked.
 
 >>> [t.name for t in asked_types("低保每个月能领多少钱？")]

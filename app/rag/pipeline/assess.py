@@ -4,7 +4,7 @@ One number decides: the selector's best probability that a sentence of the evide
 question, against the one threshold chosen on the development split when the model was trained
 (``threshold`` in ``app/rag/models/selector.json``). Requests the analyse stage recognised by rule
 (prompt injection, residents' personal data in bulk) are refused before any score is read. A
-question that asks for a number, an amount, a time limit … (``rules/asked.yaml``) is refused when
+question that asks for a number, an amount or the papers to bring (``rules/asked.yaml``) is refused when
 none of the best sentences holds one (``asked_missing``): the select stage has kept only those.
 
 >>> assess(analysis, evidence, scored, threshold=0.3).refuse     # doctest: +SKIP

@@ -156,7 +156,7 @@ class SentenceSelector:
 
 
 def keep_asked(question: str, scored: Sequence[Scored]) -> tuple[list[Scored], list[AskedType]]:
-    """Where the question asks for a number, an amount, a time limit … (``rules/asked.yaml``): of
+    """Where the question asks for a number, an amount or the papers to bring (``rules/asked.yaml``): of
     the ``top`` best sentences, those that hold it, best first; otherwise every sentence. Also the
     types asked (empty when the question asks for none of them)."""
     asked = asked_types(question)
