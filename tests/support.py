@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -15,7 +17,7 @@ import httpx
 from eval.bench.cluster import POSTGRES, free_port, new_database, postgres_admin
 
 ROOT = Path(__file__).resolve().parent.parent
-__all__ = ["POSTGRES", "ROOT", "cli", "free_port", "fresh_postgres_db", "minilm_dir", "require", "shegong_server"]
+__all__ = ["POSTGRES", "ROOT", "Signal", "cli", "free_port", "fresh_postgres_db", "minilm_dir", "require", "shegong_server"]
 
 
 @contextmanager
@@ -49,6 +51,76 @@ def shegong_server(env: dict[str, str], *args: str, timeout_s: float = 120,
         except subprocess.TimeoutExpired:  # still busy with requests after 30 s: stop it hard
             proc.kill()
             proc.wait(timeout=30)
+
+
+class Signal:
+    """A TCP relay on a free loopback port in front of a server, standing in for a phone's signal.
+
+    ``cut()`` drops the line: open connections are closed and new ones are closed as soon as they
+    are accepted, so nothing reaches the server whatever the browser believes about being online
+    (Chromium's offline emulation does not cover pages a service worker controls,
+    microsoft/playwright#2311). ``restore()`` lets connections through again."""
+
+    def __init__(self, url: str) -> None:
+        self._upstream = ("127.0.0.1", int(url.rsplit(":", 1)[1]))
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._down = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            try:
+                server = socket.create_connection(self._upstream, timeout=30)
+                server.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self._down:
+                    client.close()
+                    server.close()
+                    continue
+                self._open |= {client, server}
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._drop(src, dst)
+
+    def _drop(self, *socks: socket.socket) -> None:
+        with self._lock:
+            for s in socks:
+                self._open.discard(s)
+                with suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+    def cut(self) -> None:
+        with self._lock:
+            self._down = True
+            live = list(self._open)
+        self._drop(*live)
+
+    def restore(self) -> None:
+        with self._lock:
+            self._down = False
+
+    def close(self) -> None:
+        self.cut()
+        self._listener.close()
 
 
 PASSWORD = "correct-horse-9"  # for accounts that tests create

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from app.core.settings import Settings
-from tests.support import PASSWORD, cli, shegong_server
+from tests.support import PASSWORD, Signal, cli, shegong_server
 from tests.ui.test_browser import PHONE, SHOTS, PageLog, browser  # noqa: F401  (the browser fixture)
 
 JUWEI = "晨光居委（虚构示例）"
@@ -58,6 +58,15 @@ def _visits_of(url: str, hid: int) -> list[dict[str, Any]]:
 @pytest.mark.slow
 def test_a_workers_visit_from_plan_to_closed_followup(visit_server: tuple[str, int], browser: Any) -> None:  # noqa: F811
     url, hid = visit_server
+    signal = Signal(url)  # the worker's phone reaches the server through a line the test can drop
+    try:
+        _plan_to_followup(signal, url, hid, browser)
+    finally:
+        signal.close()
+
+
+def _plan_to_followup(signal: Signal, server: str, hid: int, browser: Any) -> None:  # noqa: F811
+    url = signal.url
     ctx = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN")
     page = ctx.new_page()
     log = PageLog(page, url)
@@ -91,13 +100,10 @@ def test_a_workers_visit_from_plan_to_closed_followup(visit_server: tuple[str, i
     page.screenshot(path=str(SHOTS / "visits-3-draft.png"), full_page=True)
 
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")  # the page is cached for offline use
-    # No signal: the browser's offline mode, and every API call refused at the network as well, since
-    # right after a reload of a service-worker page Chromium's offline emulation can let a request out
+    # No signal: the browser's offline mode, and the line itself dropped, since Chromium's offline
+    # emulation (and request routing) does not hold for a page a service worker controls
     # (microsoft/playwright#2311); a phone without a signal sends nothing either way.
-    def no_signal(route: Any) -> None:
-        route.abort("internetdisconnected")
-
-    ctx.route("**/api/**", no_signal)
+    signal.cut()
     ctx.set_offline(True)
     page.click("#confirm")
     page.wait_for_selector("#queued", timeout=30_000)
@@ -105,13 +111,13 @@ def test_a_workers_visit_from_plan_to_closed_followup(visit_server: tuple[str, i
     page.wait_for_selector("#outbox:not([hidden])", timeout=30_000)
     assert "1 条走访记录待发送" in page.inner_text("#outbox")
     page.screenshot(path=str(SHOTS / "visits-4-offline-outbox.png"), full_page=True)
-    assert _visits_of(url, hid) == []  # nothing reached the server yet
+    assert _visits_of(server, hid) == []  # nothing reached the server yet
 
-    ctx.unroute("**/api/**", no_signal)
+    signal.restore()
     ctx.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
     page.wait_for_selector("#outbox[hidden]", state="attached", timeout=60_000)
-    saved = _visits_of(url, hid)
+    saved = _visits_of(server, hid)
     assert len(saved) == 1 and saved[0]["risk"] == "紧急"
     page.goto(url + "/visits#followups")
     page.wait_for_selector("[data-followup]", timeout=30_000)
@@ -136,7 +142,7 @@ def test_a_workers_visit_from_plan_to_closed_followup(visit_server: tuple[str, i
     card.locator("button.close").click()
     spage.wait_for_selector("text=已关闭", timeout=30_000)
     spage.screenshot(path=str(SHOTS / "visits-7-closed.png"), full_page=True)
-    assert _visits_of(url, hid)[0]["acknowledged"]
+    assert _visits_of(server, hid)[0]["acknowledged"]
     sup.close()
 
 
