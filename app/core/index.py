@@ -14,7 +14,7 @@ True
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,15 +37,38 @@ class KnowledgeIndex:
         self.lexical_dir = lexical_dir
 
     # -- the lexical index --------------------------------------------------------------------
+    def changes_since(self, stamps: Mapping[str, str]) -> tuple[dict[str, str], set[str], list[Chunk]]:
+        """What changed in the manifest since a snapshot with these document ``stamps``: the
+        stamps now, the documents new, rewritten or gone, and every current chunk of those."""
+        now = self.manifest.doc_stamps()
+        changed = {d for d, st in now.items() if stamps.get(d) != st} | (set(stamps) - set(now))
+        fresh = list(self.manifest.chunks(of_docs=changed & set(now))) if changed else []
+        return now, changed, fresh
+
     def lexical(self, *, save: bool = True, known: LexicalIndex | None = None) -> LexicalIndex:
         """The BM25 index of the manifest as it is now: ``known`` or the saved one when it is of
-        this generation and holds the same chunks, else built anew (and saved when ``save``)."""
+        this generation; else that one with the documents changed since laid over it when they
+        are few (:meth:`LexicalIndex.with_changes`); else built anew. Saved when ``save``."""
         gen = self.manifest.generation
-        for idx in (known, LexicalIndex.load(self.lexical_dir) if known is None or known.generation != gen else None):
+        candidates = [known] if known is not None and known.generation == gen else [
+            known, LexicalIndex.load(self.lexical_dir)]
+        for idx in candidates:
             if idx is not None and idx.generation == gen and set(idx.ids) == self.manifest.chunk_ids():
                 return idx
+        for idx in candidates:
+            if idx is not None and idx.can_change():
+                assert idx.stamps is not None
+                stamps, changed, fresh = self.changes_since(idx.stamps)
+                grown = idx.with_changes(changed, [(c.chunk_id, c.doc_id, c.embed_text) for c in fresh], stamps, gen)
+                if grown is not None and set(grown.ids) == self.manifest.chunk_ids():
+                    if save:
+                        grown.save(self.lexical_dir)
+                    return grown
+                break
+        stamps = self.manifest.doc_stamps()
         chunks = list(self.manifest.chunks())
-        idx = LexicalIndex.build([c.embed_text for c in chunks], [c.chunk_id for c in chunks], gen)
+        idx = LexicalIndex.build([c.embed_text for c in chunks], [c.chunk_id for c in chunks], gen,
+                                 docs=[c.doc_id for c in chunks], stamps=stamps)
         if save:
             idx.save(self.lexical_dir)
         return idx

@@ -198,6 +198,14 @@ class Manifest:
         with self.engine.connect() as conn:
             return [self._doc(r) for r in conn.execute(select(*_DOC_COLS).order_by(documents.c.doc_id)).mappings()]
 
+    def doc_stamps(self) -> dict[str, str]:
+        """Each document's stamp: it changes whenever the document's row is rewritten with other
+        content or metadata, so a reader can tell which documents changed without reading chunks."""
+        d = documents.c
+        q = select(d.doc_id, d.fingerprint, d.version, d.updated_at, d.meta_json, d.n_chunks)
+        with self.engine.connect() as conn:
+            return {r[0]: hashlib.sha1("\x1f".join(map(str, r[1:])).encode()).hexdigest() for r in conn.execute(q)}
+
     def doc_ids_from_root(self, root: str) -> set[str]:
         with self.engine.connect() as conn:
             return set(conn.execute(select(documents.c.doc_id).where(documents.c.source_root == root)).scalars())
@@ -244,19 +252,20 @@ class Manifest:
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
 
-    def chunks(self, ids: Iterable[str] | None = None) -> Iterator[Chunk]:
-        """Chunks with their document's metadata, in document order (or only ``ids``)."""
+    def chunks(self, ids: Iterable[str] | None = None, *, of_docs: Iterable[str] | None = None) -> Iterator[Chunk]:
+        """Chunks with their document's metadata, in document order (or only ``ids``, or only the
+        chunks of the documents ``of_docs``)."""
         c = chunks_table.c
         q = select(c.chunk_id, c.doc_id, c.position, c.text, c.heading, c.start, documents.c.meta_json).join_from(
             chunks_table, documents, documents.c.doc_id == c.doc_id)
         with self.engine.connect() as conn:
-            if ids is None:
+            if ids is None and of_docs is None:
                 rows = list(conn.execute(q.order_by(c.doc_id, c.position)))
             else:
-                id_list = list(ids)
+                column, id_list = (c.chunk_id, list(ids)) if ids is not None else (c.doc_id, sorted(of_docs or ()))
                 rows = []
                 for i in range(0, len(id_list), _BATCH):
-                    rows.extend(conn.execute(q.where(c.chunk_id.in_(id_list[i : i + _BATCH]))))
+                    rows.extend(conn.execute(q.where(column.in_(id_list[i : i + _BATCH])).order_by(c.doc_id, c.position)))
         metas: dict[str, DocMeta] = {}
         for chunk_id, doc_id, position, text, heading, start, meta_json in rows:
             meta = metas.get(meta_json)

@@ -108,6 +108,7 @@ class Retriever:
         self._lock = threading.Lock()
         self._generation = -1
         self._chunks: dict[str, Chunk] = {}
+        self._stamps: dict[str, str] | None = None  # each document's stamp as self._chunks holds it
         self._lexical: LexicalIndex | None = None
         self._texts: list[str] = []
         self._titles: dict[str, str] = {}
@@ -123,14 +124,22 @@ class Retriever:
             self._refresh()
 
     def _refresh(self) -> None:
-        """Reload the derived indexes when the manifest changed: once per search."""
+        """Reload the derived indexes when the manifest changed: once per search. After the first
+        load only the documents changed since are read (by their stamps), and the lexical index
+        lays them over the one it has, so a new upload costs its own size, not the store's."""
         gen = self.manifest.generation
         if gen == self._generation:
             return
         with self._lock:
             if gen == self._generation:
                 return
-            chunks = {c.chunk_id: c for c in self.manifest.chunks()}
+            if self._stamps is None:
+                self._stamps = self.manifest.doc_stamps()
+                chunks = {c.chunk_id: c for c in self.manifest.chunks()}
+            else:
+                self._stamps, changed, fresh = self.index.changes_since(self._stamps)
+                chunks = {cid: c for cid, c in self._chunks.items() if c.doc_id not in changed}
+                chunks.update((c.chunk_id, c) for c in fresh)
             # a reader never writes the saved index: ingest saves it under the data dir's lock
             lex = self.index.lexical(save=False, known=self._lexical)
             self._texts = [c.embed_text for c in chunks.values()]

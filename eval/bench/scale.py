@@ -460,5 +460,6 @@ def _cluster(source: Corpus, copies: int, corpus: str, k: str, chroma: ChromaSer
     notes.append("scale propagation: " + "; ".join(
         f"{s['seen_ms']:.0f} ms ({s['polls']} polls, upload {s['upload_s']} s, node 1 finds it: "
         f"{s['writer_finds_it']})" for s in prop["samples"])
-        + "; node 2 rebuilds its BM25 index of the whole store when the manifest's generation changes")
+        + "; when the manifest's generation changes, node 2 reads only the documents whose stamps changed and "
+        "lays their chunks over its BM25 index (app/core/lexical.py), rebuilding it only past the overlay's limit")
     return rows, notes

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.core.lexical import LexicalIndex
 from app.core.settings import Settings
 from app.service.factory import build_ingestor
 from ingest.pipeline import Ingestor
@@ -100,6 +101,56 @@ class TestChanges:
         report = ingestor.ingest([src], sync=True)
         assert report.removed == 1 and ingestor.manifest.document("b.txt") is None
         assert consistent(ingestor) == set(ingestor.manifest.chunk_ids_of("a.txt"))
+
+    def test_the_lexical_index_takes_a_few_changes_without_a_rebuild(self, ingestor: Ingestor, seeds_dir: Path,
+                                                                      tmp_path: Path) -> None:
+        ingestor.ingest([seeds_dir])
+        built = ingestor.refresh_lexical()
+        assert built.overlay_size == 0
+        src = tmp_path / "kb"
+        src.mkdir()
+        (src / "visit.md").write_text(DOC, encoding="utf-8")
+        ingestor.ingest([src])  # ingest refreshes (and saves) the index itself
+        grown = LexicalIndex.load(ingestor.settings.lexical_dir)
+        assert grown is not None and grown.overlay_size == len(ingestor.manifest.chunk_ids_of("visit.md"))
+        assert set(grown.ids) == ingestor.manifest.chunk_ids()
+        assert grown.search("出门前核对住址紧急联系人", k=1)[0][0] in ingestor.manifest.chunk_ids_of("visit.md")
+        # a new title is in every chunk's indexed text, though no chunk's id changes
+        (src / "visit.md").write_text(DOC.replace("独居老人走访要点", "孤寡老人探视须知"), encoding="utf-8")
+        ingestor.ingest([src])
+        lex = ingestor.refresh_lexical()
+        assert lex.search("孤寡老人探视须知", k=1)[0][0] in ingestor.manifest.chunk_ids_of("visit.md")
+        assert ingestor.remove("visit.md")
+        lex = ingestor.refresh_lexical()
+        left = ingestor.manifest.chunk_ids()
+        assert set(lex.ids) == left and all(c in left for c, _ in lex.search("出门前核对住址", k=5))
+
+    def test_a_running_reader_follows_each_change_reading_only_the_changed_documents(
+            self, ingestor: Ingestor, settings: Settings, embedder, seeds_dir: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        from app.service.factory import build_retriever
+
+        ingestor.ingest([seeds_dir])
+        reader = build_retriever(settings, embedder)  # as a serving node holds it
+        assert reader.search("中级社工证一次性奖励", k=3)
+        full_reads: list[int] = []
+        whole = ingestor.manifest.chunks
+        monkeypatch.setattr(reader.manifest, "chunks", lambda ids=None, *, of_docs=None: (
+            full_reads.append(1) if ids is None and of_docs is None else None) or whole(ids, of_docs=of_docs))
+        src = tmp_path / "kb"
+        src.mkdir()
+        (src / "visit.md").write_text(DOC, encoding="utf-8")
+        ingestor.ingest([src])
+        hits = reader.search("出门前核对住址和紧急联系人", k=3)
+        assert hits and hits[0].doc_id == "visit.md"
+        (src / "visit.md").write_text(DOC.replace("独居老人走访要点", "孤寡老人探视须知"), encoding="utf-8")
+        ingestor.ingest([src])
+        hits = reader.search("孤寡老人探视须知", k=3)  # a search reads the manifest's changes
+        assert hits[0].doc_id == "visit.md" and reader.doc_title("visit.md") == "孤寡老人探视须知"
+        assert ingestor.remove("visit.md")
+        assert all(h.doc_id != "visit.md" for h in reader.search("出门前核对住址和紧急联系人", k=10))
+        assert reader.chunk(ingestor.manifest.chunk_ids_of("000_9392b50e6b3d24c3.txt")[0]) is not None
+        assert full_reads == []
 
     def test_remove_leaves_no_chunk(self, ingestor: Ingestor, seeds_dir: Path) -> None:
         ingestor.ingest([seeds_dir / "001_de7102a9d33e9fac.txt"])
