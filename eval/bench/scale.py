@@ -201,10 +201,13 @@ def load_steps(urls: Sequence[str], questions: Sequence[str], opts: ScaleOptions
     only queues longer). ``best``: the step of most rps with p95 under the limit and no errors."""
     steps: list[dict[str, Any]] = []
     offset = 0
+    import psutil
+
     for c in opts.steps:
-        before = meter.snapshot()
+        before, machine = meter.snapshot(), psutil.cpu_times()
         r = closed_loop(urls, questions, c, opts.step_s, offset)
         r["cpu_s"] = CpuMeter.delta(before, meter.snapshot())
+        r["machine_busy_cores"] = _busy_cores(machine, psutil.cpu_times())
         offset += r["sent"]
         steps.append(r)
         say(f"scale: {label} c={c}: {r['ok']}/{r['sent']} answered, {r.get('rps')} req/s, p95 {r.get('p95_ms')} ms")
@@ -219,6 +222,14 @@ def load_steps(urls: Sequence[str], questions: Sequence[str], opts: ScaleOptions
     return {"urls": list(urls), "steps": steps, "best": best, "cpu_s": cpu,
             "requests": sum(s["sent"] for s in steps), "answered": sum(s["ok"] for s in steps),
             "not_run": [c for c in opts.steps if c not in {s["concurrency"] for s in steps}]}
+
+
+def _busy_cores(before: Any, after: Any) -> float:
+    """Cores the whole machine kept busy between two ``psutil.cpu_times()`` (every process, not
+    only the measured ones): the share of non-idle time times the number of cores."""
+    spent = sum(after) - sum(before)
+    idle = (after.idle - before.idle) + (getattr(after, "iowait", 0.0) - getattr(before, "iowait", 0.0))
+    return round((spent - idle) / spent * (os.cpu_count() or 1), 2) if spent > 0 else 0.0
 
 
 def warm(urls: Sequence[str], questions: Sequence[str], n: int) -> None:
@@ -309,7 +320,8 @@ def _cpu_text(cpu: Mapping[str, float], requests: int) -> str:
 
 
 def _steps_text(res: Mapping[str, Any]) -> str:
-    parts = [f"c={s['concurrency']} {s.get('rps', 0)} req/s p95 {s.get('p95_ms', '—')} ms"
+    parts = [f"c={s['concurrency']} {s.get('rps', 0)} req/s p95 {s.get('p95_ms', '—')} ms, machine "
+             f"{s.get('machine_busy_cores', '—')} of {os.cpu_count()} cores busy"
              + (f" ({s['errors']} errors)" if s["errors"] else "") for s in res["steps"]]
     if res["not_run"]:
         parts.append(f"c={','.join(map(str, res['not_run']))} not run (p95 already over the limit)")
