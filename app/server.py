@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import (
@@ -58,8 +59,11 @@ def create_app(settings: Settings, *, ui: bool = True) -> FastAPI:
         state.manifest.close()
         state.db.close()
 
-    app = FastAPI(title="社工AI助手 shegong", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
-                  openapi_url="/api/openapi.json")
+    # /api/docs is Swagger UI from the fastapi-offline wheel: no CDN (none is reachable from a street
+    # office's network, and the content security policy allows this server only)
+    app = FastAPIOffline(title="社工AI助手 shegong", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
+                         openapi_url="/api/openapi.json", static_url="/api/docs/static",
+                         swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect")
 
     @app.exception_handler(ShegongError)
     async def domain_error(_: Request, exc: ShegongError) -> JSONResponse:

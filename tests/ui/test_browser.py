@@ -209,6 +209,18 @@ class TestTrainerAtADesk:
         page.screenshot(path=str(SHOTS / "07-phone-login-error.png"))
         ctx.close()
 
+    def test_the_api_docs_render_from_this_server(self, ui_server: tuple[str, Path], browser: Any) -> None:
+        url, _ = ui_server
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        page = ctx.new_page()
+        log = PageLog(page, url)
+        page.goto(url + "/api/docs")
+        page.wait_for_selector(".opblock", timeout=60_000)  # Swagger UI read /api/openapi.json and drew it
+        assert "/api/chat" in page.inner_text("body") and "/api/search" in page.inner_text("body")
+        page.screenshot(path=str(SHOTS / "08-desktop-api-docs.png"))
+        assert not log.external(), log.external()
+        ctx.close()
+
 
 def test_passages_show_list_items_on_their_own_lines() -> None:
     from app.ui.render import readable, render_answer
