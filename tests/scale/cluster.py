@@ -33,11 +33,13 @@ def write_kb(directory: Path) -> Path:
     return directory
 
 
-def add_user(env: dict[str, str], name: str, role: str = "worker") -> None:
+def add_user(env: dict[str, str], name: str, role: str = "worker", region: str = "") -> None:
     """``shegong user add`` with the test password, under ``env`` (a node's settings)."""
     from tests.support import PASSWORD, ROOT
 
-    r = subprocess.run([sys.executable, "-m", "app.cli", "user", "add", name, "--role", role, "--password-stdin"],
+    where = ["--region", region] if region else []
+    r = subprocess.run([sys.executable, "-m", "app.cli", "user", "add", name, "--role", role, *where,
+                        "--password-stdin"],
                        cwd=ROOT, env={**os.environ, **env}, input=PASSWORD + "\n", capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr

@@ -1,7 +1,7 @@
 """Two API nodes over one PostgreSQL, one Chroma server and the machine's Redis, each a real process
 on 127.0.0.1: the second node starts with an empty data dir and no ingest of its own, and answers as
 the first does; an account and its token made through one work on the other; the chat limit counts
-across both."""
+across both; a document uploaded and a visit record made through one are seen through the other."""
 
 from __future__ import annotations
 
@@ -14,12 +14,16 @@ import pytest
 from tests.scale.cluster import QUESTIONS, REDIS_URL, ChromaServer, add_user, redis_or_skip, write_kb
 from tests.support import PASSWORD, fresh_postgres_db, shegong_server
 
+JUWEI = "双节点居委（虚构示例）"
+
 
 @pytest.mark.integration
 def test_two_nodes_share_answers_accounts_and_limits(tmp_path: Path) -> None:
     redis_or_skip()
     user = f"wang-{uuid.uuid4().hex[:8]}"  # the limit's window outlives a run: a fresh key each time
     kb = write_kb(tmp_path / "kb")
+    (kb / "regions.yaml").write_text(f"全国:\n  上海市:\n    普陀区:\n      宜川路街道:\n        {JUWEI}: {{}}\n",
+                                     encoding="utf-8")
     chroma = ChromaServer(tmp_path / "chroma")
     chroma.start()
     try:
@@ -31,6 +35,8 @@ def test_two_nodes_share_answers_accounts_and_limits(tmp_path: Path) -> None:
             env2 = {**shared, "SHEGONG_DATA_DIR": str(tmp_path / "node2")}
             add_user(env1, user, "worker")
             add_user(env1, user + "-t", "trainer")
+            add_user(env1, user + "-w", "worker", "宜川路街道")
+            add_user(env1, user + "-s", "supervisor", "宜川路街道")
             with shegong_server(env1, "--ingest-default") as one, shegong_server(env2) as two:
                 token = httpx.post(one + "/api/auth/login", json={"username": user, "password": PASSWORD},
                                    timeout=60).json()["token"]
@@ -59,5 +65,27 @@ def test_two_nodes_share_answers_accounts_and_limits(tmp_path: Path) -> None:
                                   timeout=60).json()
                 assert not body["refused"] and "两次" in body["answer"], body
                 assert httpx.get(two + "/api/health", timeout=30).json()["documents"] == 4
+
+                # a household registered and a visit recorded through node 1 are read back through node 2
+                def bearer(url: str, name: str) -> dict[str, str]:
+                    tok = httpx.post(url + "/api/auth/login", json={"username": name, "password": PASSWORD},
+                                     timeout=60).json()["token"]
+                    return {"Authorization": f"Bearer {tok}"}
+
+                hh = httpx.post(one + "/api/households", headers=bearer(one, user + "-s"), timeout=60, json={
+                    "juwei": JUWEI, "xiaoqu": "两节点测试小区（虚构）", "building": "3", "room": "301",
+                    "worker": user + "-w", "tags": ["独居老人"],
+                    "members": [{"name": "两节点测试户", "relation": "本人", "birth_year": 1940}]})
+                assert hh.status_code == 200, hh.text
+                hid = hh.json()["id"]
+                visit = {"client_id": uuid.uuid4().hex, "household_id": hid, "method": "入户", "met": True,
+                         "visited_on": "2026-12-01", "notes": "老人身体还好，想了解高龄津贴"}
+                saved = httpx.post(one + "/api/visits", headers=bearer(one, user + "-w"), json=visit, timeout=60)
+                assert saved.status_code == 200 and saved.json()["created"], saved.text
+                seen = httpx.get(f"{two}/api/households/{hid}/visits", headers=bearer(two, user + "-s"),
+                                 timeout=60).json()["items"]
+                assert [v["id"] for v in seen] == [saved.json()["visit"]["id"]] and seen[0]["notes"] == visit["notes"]
+                again = httpx.post(two + "/api/visits", headers=bearer(two, user + "-w"), json=visit, timeout=60)
+                assert again.status_code == 200 and not again.json()["created"]  # the outbox's resend, on the other node
     finally:
         chroma.stop()
