@@ -1,7 +1,8 @@
 """Two API nodes over one PostgreSQL, one Chroma server and the machine's Redis, each a real process
 on 127.0.0.1: the second node starts with an empty data dir and no ingest of its own, and answers as
 the first does; an account and its token made through one work on the other; the chat limit counts
-across both; a document uploaded and a visit record made through one are seen through the other."""
+across both; a document uploaded and a visit record made through one are seen through the other, and
+signing out through one ends the session on both."""
 
 from __future__ import annotations
 
@@ -87,5 +88,11 @@ def test_two_nodes_share_answers_accounts_and_limits(tmp_path: Path) -> None:
                 assert [v["id"] for v in seen] == [saved.json()["visit"]["id"]] and seen[0]["notes"] == visit["notes"]
                 again = httpx.post(two + "/api/visits", headers=bearer(two, user + "-w"), json=visit, timeout=60)
                 assert again.status_code == 200 and not again.json()["created"]  # the outbox's resend, on the other node
+
+                # signing out on node 2 ends the session on node 1 too (tokens are rows of the shared database)
+                worker = bearer(one, user + "-w")
+                assert httpx.get(two + "/api/me", headers=worker, timeout=60).status_code == 200
+                assert httpx.post(two + "/api/auth/logout", headers=worker, timeout=60).status_code == 200
+                assert httpx.get(one + "/api/me", headers=worker, timeout=60).status_code == 401
     finally:
         chroma.stop()
