@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # (chunks) -> their passage vectors by embed_key, embedding what the manifest's cache lacks
 VectorsFor = Callable[[Sequence[Chunk]], dict[str, np.ndarray]]
+# the manifest's document stamps now, the documents changed since a snapshot, their current chunks
+Changes = tuple[dict[str, str], set[str], list[Chunk]]
 
 
 class KnowledgeIndex:
@@ -37,7 +39,7 @@ class KnowledgeIndex:
         self.lexical_dir = lexical_dir
 
     # -- the lexical index --------------------------------------------------------------------
-    def changes_since(self, stamps: Mapping[str, str]) -> tuple[dict[str, str], set[str], list[Chunk]]:
+    def changes_since(self, stamps: Mapping[str, str]) -> Changes:
         """What changed in the manifest since a snapshot with these document ``stamps``: the
         stamps now, the documents new, rewritten or gone, and every current chunk of those."""
         now = self.manifest.doc_stamps()
@@ -45,10 +47,12 @@ class KnowledgeIndex:
         fresh = list(self.manifest.chunks(of_docs=changed & set(now))) if changed else []
         return now, changed, fresh
 
-    def lexical(self, *, save: bool = True, known: LexicalIndex | None = None) -> LexicalIndex:
+    def lexical(self, *, save: bool = True, known: LexicalIndex | None = None,
+                changes: Changes | None = None) -> LexicalIndex:
         """The BM25 index of the manifest as it is now: ``known`` or the saved one when it is of
         this generation; else that one with the documents changed since laid over it when they
-        are few (:meth:`LexicalIndex.with_changes`); else built anew. Saved when ``save``."""
+        are few (:meth:`LexicalIndex.with_changes`); else built anew. Saved when ``save``.
+        ``changes``: :meth:`changes_since` of ``known.stamps``, when the caller has read them."""
         gen = self.manifest.generation
         candidates = [known] if known is not None and known.generation == gen else [
             known, LexicalIndex.load(self.lexical_dir)]
@@ -58,7 +62,7 @@ class KnowledgeIndex:
         for idx in candidates:
             if idx is not None and idx.can_change():
                 assert idx.stamps is not None
-                stamps, changed, fresh = self.changes_since(idx.stamps)
+                stamps, changed, fresh = changes if changes is not None and idx is known else self.changes_since(idx.stamps)
                 grown = idx.with_changes(changed, [(c.chunk_id, c.doc_id, c.embed_text) for c in fresh], stamps, gen)
                 if grown is not None and set(grown.ids) == self.manifest.chunk_ids():
                     if save:

@@ -108,7 +108,6 @@ class Retriever:
         self._lock = threading.Lock()
         self._generation = -1
         self._chunks: dict[str, Chunk] = {}
-        self._stamps: dict[str, str] | None = None  # each document's stamp as self._chunks holds it
         self._lexical: LexicalIndex | None = None
         self._texts: list[str] = []
         self._titles: dict[str, str] = {}
@@ -133,15 +132,19 @@ class Retriever:
         with self._lock:
             if gen == self._generation:
                 return
-            if self._stamps is None:
-                self._stamps = self.manifest.doc_stamps()
-                chunks = {c.chunk_id: c for c in self.manifest.chunks()}
-            else:
-                self._stamps, changed, fresh = self.index.changes_since(self._stamps)
+            # A reader never writes the saved index: ingest saves it under the data dir's lock.
+            # The chunks held are never older than the lexical index's document stamps, against
+            # which the next refresh reads what changed: one read of the changes serves both when
+            # the index laid them over itself; else every chunk is read after the index.
+            known = self._lexical
+            changes = self.index.changes_since(known.stamps) if known is not None and known.stamps is not None else None
+            lex = self.index.lexical(save=False, known=known, changes=changes)
+            if changes is not None and lex.stamps == changes[0]:
+                _, changed, fresh = changes
                 chunks = {cid: c for cid, c in self._chunks.items() if c.doc_id not in changed}
                 chunks.update((c.chunk_id, c) for c in fresh)
-            # a reader never writes the saved index: ingest saves it under the data dir's lock
-            lex = self.index.lexical(save=False, known=self._lexical)
+            else:
+                chunks = {c.chunk_id: c for c in self.manifest.chunks()}
             self._texts = [c.embed_text for c in chunks.values()]
             self._titles = {c.doc_id: c.title for c in chunks.values()}
             self._df = {}
