@@ -25,8 +25,10 @@ _LINE_HEADINGS: tuple[tuple[int, re.Pattern[str]], ...] = (
     (2, re.compile(rf"^第[{_CN_NUM}\d]+节")),
     (3, re.compile(rf"^[{_CN_NUM}]+、")),
     (4, re.compile(rf"^（[{_CN_NUM}]+）")),
-    (5, re.compile(rf"^第[{_CN_NUM}\d]+条")),
+    (5, _ARTICLE := re.compile(rf"^第[{_CN_NUM}\d]+条")),
 )
+# an article line that reads as a sentence (a comma, or a list's lead-in colon) is body text
+_ARTICLE_TEXT = re.compile(r"[，,]|[：:]\s*$")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+)$")
 # inline headings that start right after a sentence end
 _INLINE = re.compile(rf"(?<=[。；！？：])(?=(?:[{_CN_NUM}]{{1,3}}、|（[{_CN_NUM}]{{1,3}}）|第[{_CN_NUM}\d]{{1,4}}条))")
@@ -35,7 +37,9 @@ _CLAUSE = re.compile(r"[^，、,：:]*(?:[，、,：:]|$)")
 _HEADING_LABEL_MAX = 16
 # Part of every document's fingerprint: a change in how text is split re-splits it on the next ingest.
 # 2: line breaks after a sentence end are kept (1 packed list items and table rows onto one line).
-SPLITTER_VERSION = "2"
+# 3: an article's own line that reads as a sentence ("第四十八条 有下列情形之一的，……：") is text, not a
+#    heading (2 dropped such lead-ins from the chunk text when the section was not merged).
+SPLITTER_VERSION = "3"
 
 
 @dataclass
@@ -75,6 +79,8 @@ def _heading_level(line: str) -> tuple[int, str] | None:
         return len(m.group(1)), m.group(2).strip()
     for level, pat in _LINE_HEADINGS:
         if pat.match(line) and len(line) <= 40 and not re.search("[。；！？]$", line):
+            if pat is _ARTICLE and _ARTICLE_TEXT.search(line):
+                return None  # "第四十八条 有下列情形之一的，……决定：" is the article's text, not its title
             return level + 6, line
     return None
 

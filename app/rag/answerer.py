@@ -30,6 +30,7 @@ class Draft:
     text: str
     mode: str  # extractive | llm
     sentences: list[tuple[int, str]] = field(default_factory=list)  # (hit index, sentence) used
+    also: list[list[int]] = field(default_factory=list)  # per sentence, more hit indices it cites
 
 
 def term_presence(term: str, text: str) -> float:
@@ -77,7 +78,7 @@ def draft_of(sentences: list[tuple[int, str]], also: Sequence[Sequence[int]] | N
     lines = [f"{strip_bullet(s)}[{hi + 1}]" + "".join(f"[{j + 1}]" for j in more)
              for (hi, s), more in zip(sentences, extra, strict=True)]
     text = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1)) if len(lines) > 1 else "".join(lines)
-    return Draft(text, "extractive", sentences)
+    return Draft(text, "extractive", sentences, [list(m) for m in extra] if also else [])
 
 
 def markers(text: str) -> list[int]:

@@ -20,6 +20,7 @@ from app.core.errors import UnavailableError
 from app.core.text import drop_pii, normalize_query
 from app.core.types import Answer, Citation, Hit
 from app.rag.answerer import Draft
+from app.rag.articles import article_holding, article_rules
 from app.rag.llm import LLMAnswerer, LLMError
 from app.rag.pipeline.analyse import MAX_QUESTION_CHARS, Analysis, analyse, validate_question
 from app.rag.pipeline.answer import (
@@ -118,11 +119,34 @@ class Assistant:
             qvec = self.retriever.query_vector(normalize_query(a.search_query))
             scored = self.selector.score(a.terms, qvec, ev.hits)
         kept, asked = keep_asked(a.question, scored)
-        verdict = assess(a, ev, scored, self.threshold, self.retriever.idf, asked=asked, kept=kept)
+        threshold = self.threshold_for(ev, kept)
+        verdict = assess(a, ev, scored, threshold, self.retriever.idf, asked=asked, kept=kept)
         model = self.selector.model
         assert model is not None
-        draft = extractive_draft(a, ev, kept, self.threshold, ComposeConfig(**model.compose))
+        cfg = ComposeConfig(**{"article_chars": article_rules().answer_chars, **model.compose})
+        draft = extractive_draft(a, ev, kept, threshold, cfg, lambda hit: self._following(ev.hits, hit))
         return Turn(a, ev, kept, verdict, draft, t0, t1)
+
+    def threshold_for(self, ev: Evidence, best_first: Sequence[Scored]) -> float:
+        """The refusal threshold: the model's, or ``rules/articles.yaml``'s where the best sentence
+        stands in a numbered article (a statute's articles score lower for a worker's wording)."""
+        if best_first:
+            best = best_first[0]
+            if article_holding(ev.hits[best.hit_index].text, best.text) is not None:
+                return article_rules().threshold
+        return self.threshold
+
+    def _following(self, hits: list[Hit], hit: Hit) -> tuple[str, int] | None:
+        """The passage after ``hit`` in its document and its index in ``hits`` (added there, after
+        what was retrieved, so that a line reading on into it cites it too)."""
+        nxt = self.retriever.following(hit.chunk_id)
+        if nxt is None:
+            return None
+        j = next((k for k, h in enumerate(hits) if h.chunk_id == nxt.chunk_id), None)
+        if j is None:
+            hits.append(Hit.from_chunk(nxt, hit.score, None, None))
+            j = len(hits) - 1
+        return nxt.text, j
 
     # -- answer and cite ---------------------------------------------------------------------------
     def _events(self, t: Turn) -> Iterator[tuple[str, Any]]:

@@ -108,6 +108,7 @@ class Retriever:
         self._lock = threading.Lock()
         self._generation = -1
         self._chunks: dict[str, Chunk] = {}
+        self._order: dict[tuple[str, int], str] | None = None  # (doc_id, position) -> chunk id, made when first asked
         self._lexical: LexicalIndex | None = None
         self._texts: list[str] = []
         self._titles: dict[str, str] = {}
@@ -148,11 +149,22 @@ class Retriever:
             self._texts = [c.embed_text for c in chunks.values()]
             self._titles = {c.doc_id: c.title for c in chunks.values()}
             self._df = {}
-            self._chunks, self._lexical, self._generation = chunks, lex, gen
+            self._chunks, self._lexical, self._order, self._generation = chunks, lex, None, gen
 
     def chunk(self, chunk_id: str) -> Chunk | None:
         self._loaded()
         return self._chunks.get(chunk_id)
+
+    def following(self, chunk_id: str) -> Chunk | None:
+        """The chunk after this one in its document (an article cut by the chunk size goes on there)."""
+        self._loaded()
+        chunks, order = self._chunks, self._order
+        if order is None:
+            order = {(c.doc_id, c.position): cid for cid, c in chunks.items()}
+            self._order = order
+        c = chunks.get(chunk_id)
+        nxt = order.get((c.doc_id, c.position + 1)) if c is not None else None
+        return chunks.get(nxt) if nxt is not None else None
 
     def doc_title(self, doc_id: str) -> str | None:
         self._loaded()

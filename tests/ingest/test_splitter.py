@@ -88,3 +88,17 @@ class TestSplitText:
         third = [c for c in chunks if "（三）逐步推行职业资格持证上岗制度" in c.text.splitlines()[0][:20]]
         assert third and "二、规范选拔任用机制" in third[0].heading
         assert all(len(c.text) <= 350 for c in chunks)
+
+
+def test_an_articles_lead_in_line_stays_in_the_text() -> None:
+    """"第四十八条 有下列情形之一的，……决定：" is the article's text; splitter version 2 took it for a
+    heading and the chunk lost it."""
+    text = ("第四十七条 受援人应当如实陈述与法律援助事项有关的情况，及时提供证据材料。\n\n"
+            "第四十八条 有下列情形之一的，法律援助机构应当作出终止法律援助的决定：\n\n"
+            "（一）受援人以欺骗或者其他不正当手段获得法律援助；\n\n（二）受援人自行委托律师或者其他代理人。\n\n"
+            "第四十九条\n\n申请人对决定有异议的，可以向司法行政部门提出。\n")
+    chunks = split_text(text, doc_id="d", title="法律援助法", size=60, overlap=0)
+    joined = "\n".join(c.text for c in chunks)
+    assert "有下列情形之一的，法律援助机构应当作出终止法律援助的决定：" in joined
+    # an article number standing alone on its line is still a heading
+    assert any("第四十九条" in c.heading for c in chunks)

@@ -1,8 +1,10 @@
 """Assess: answer or say “知识库中没有找到”.
 
 One number decides: the selector's best probability that a sentence of the evidence answers the
-question, against the one threshold chosen on the development split when the model was trained
-(``threshold`` in ``app/rag/models/selector.json``). Requests the analyse stage recognised by rule
+question, against the threshold chosen on the development split when the model was trained
+(``threshold`` in ``app/rag/models/selector.json``), or, where that sentence stands in a numbered
+article of a statute, the articles' own threshold (``rules/articles.yaml``, chosen on development
+laws the model never saw; the caller picks it). Requests the analyse stage recognised by rule
 (prompt injection, residents' personal data in bulk) are refused before any score is read. A
 question that asks for a number, an amount or the papers to bring (``rules/asked.yaml``) is refused when
 none of the best sentences holds one (``asked_missing``): the select stage has kept only those.

@@ -168,22 +168,22 @@ class Citer:
         manifest = self.retriever.manifest
         passages: dict[str, list[tuple[Chunk, set[str]]]] = {}  # each original read once per answer
         also: list[list[int]] = []
-        for i, sentence in draft.sentences:
-            more: list[int] = []
+        for n, (i, sentence) in enumerate(draft.sentences):
+            more: list[int] = list(draft.also[n]) if n < len(draft.also) else []
             doc_id = next((originals[name] for name in _SOURCE_FILE.findall(hits[i].source) if name in originals),
                           None) if i < len(hits) else None
             if doc_id is not None and doc_id != hits[i].doc_id:
                 if doc_id not in passages:
                     passages[doc_id] = [(c, char_bigrams(c.text)) for c in manifest.chunks(manifest.chunk_ids_of(doc_id))]
                 best = _best_passage(sentence, passages[doc_id])
-                if best is not None:
+                if best is not None and best.chunk_id not in {hits[k].chunk_id for k in more}:
                     j = next((k for k, h in enumerate(hits) if h.chunk_id == best.chunk_id), None)
                     if j is None:
                         hits.append(Hit.from_chunk(best, hits[i].score, None, None))
                         j = len(hits) - 1
                     more.append(j)
             also.append(more)
-        if not any(also):
+        if also == [list(m) for m in draft.also] or not any(also):
             return draft, hits
         return draft_of(draft.sentences, also), hits
 

@@ -1,0 +1,70 @@
+"""Numbered articles (第…条) of laws, regulations and local rules: the unit a statute is answered in,
+and the refusal threshold for a best sentence that stands in one. The rule is data
+(``rules/articles.yaml``, with its measured ablation).
+
+>>> text = "第一条为了保障老年人合法权益，制定本法。\\n第二条本法所称老年人是指六十周岁以上的公民。"
+>>> article_holding(text, "本法所称老年人是指六十周岁以上的公民。") is None
+True
+>>> article_holding(text, "第二条本法所称老年人是指六十周岁以上的公民。")
+'第二条本法所称老年人是指六十周岁以上的公民。'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from app.core.sentences import sentences_of
+
+RULES = Path(__file__).resolve().parent / "rules" / "articles.yaml"
+
+
+@dataclass(frozen=True)
+class ArticleRules:
+    pattern: re.Pattern[str]  # an article's first line
+    answer_chars: int  # the longest answer made of whole articles
+    threshold: float  # the refusal threshold where the best sentence stands in an article
+
+
+@lru_cache(maxsize=1)
+def article_rules() -> ArticleRules:
+    data = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    return ArticleRules(re.compile(data["pattern"], re.M), int(data["answer_chars"]), float(data["threshold"]))
+
+
+def article_holding(text: str, sentence: str, after: str | None = None) -> str | None:
+    """The article of a passage that holds ``sentence`` (as :func:`sentences_of` cuts it), its lines
+    joined; None where the passage has no articles or the sentence is in none of them. ``after``:
+    the document's next passage, where the passage's last article goes on."""
+    found = article_reading_on(text, sentence, after)
+    return found[0] if found is not None else None
+
+
+def article_reading_on(text: str, sentence: str, after: str | None = None) -> tuple[str, bool] | None:
+    """:func:`article_holding`, and whether the article went on into ``after``."""
+    pat = article_rules().pattern
+    starts = [m.start() for m in pat.finditer(text)]
+    if not starts:
+        return None
+    ends = [*starts[1:], len(text)]
+    for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        piece = text[a:b]
+        if sentence not in sentences_of(piece):
+            continue
+        more = ""
+        if i == len(starts) - 1 and after:
+            m = pat.search(after)
+            more = after[: m.start() if m else len(after)].strip()
+        joined = "".join(line.strip() for line in f"{piece}\n{more}".splitlines() if line.strip())
+        return joined, bool(more)
+    return None
+
+
+def last_article(text: str, sentence: str) -> bool:
+    """Whether ``sentence`` stands in the passage's last article (which may go on in the next one)."""
+    starts = [m.start() for m in article_rules().pattern.finditer(text)]
+    return bool(starts) and sentence in sentences_of(text[starts[-1]:])
