@@ -2,7 +2,8 @@
 (cases tagged ``test``) over knowledge/ and ../shared/seeds, its seed and unanswerable test cases
 over ../shared/seeds alone, and a fixed sample of each external set's eval questions through the
 full chat path (eval/gate/external_sample.json: 40 questions over their gold documents and 160
-others). Floors are in eval/baseline.json. The external part adds about five minutes to CI
+others), and eval/unseen (four laws nobody on the team read) through chat. Floors are in
+eval/baseline.json. The external part adds about five minutes to CI
 (ingesting 800 documents, then 160 questions)."""
 
 from __future__ import annotations
@@ -92,6 +93,30 @@ def test_external_sample_through_chat(name: str, tmp_path_factory: pytest.TempPa
         failures.append(f"{name} answer_accuracy: {got['answer_accuracy']} < baseline {floors['answer_accuracy']}")
     if got["false_refusals"] > floors["max_false_refusals"]:
         failures.append(f"{name} false_refusals: {got['false_refusals']} > baseline {floors['max_false_refusals']}")
+    if failures:
+        _fail(failures, results)
+
+
+@pytest.mark.slow
+def test_unseen_laws_through_chat(tmp_path_factory: pytest.TempPathFactory, embedder) -> None:  # type: ignore[no-untyped-def]
+    """eval/unseen: laws nobody on the team read, questions written by someone who did no tuning."""
+    from app.service.factory import build_assistant, build_ingestor
+
+    gate = BASELINE["unseen"]
+    settings = Settings(data_dir=tmp_path_factory.mktemp("gate-unseen") / "data", models_dir_override=MODELS)
+    ing = build_ingestor(settings, embedder)
+    report = ing.ingest([ROOT / gate["docs"]])
+    ing.manifest.close()
+    assert not report.failed and report.added >= 3, report.failed
+    cases = load_cases(ROOT / gate["set"])
+    assert sum(c.answerable for c in cases) >= 30 and sum(not c.answerable for c in cases) >= 10
+    results = run_cases(in_process(build_assistant(settings, embedder)), cases)
+    got = metrics(results)
+    _record("unseen", got)
+    failures = [f"unseen {name}: {got[name]} < baseline {floor}" for name, floor in gate["min"].items()
+                if got[name] < floor]
+    if got["false_refusals"] > gate["max_false_refusals"]:
+        failures.append(f"unseen false_refusals: {got['false_refusals']} > baseline {gate['max_false_refusals']}")
     if failures:
         _fail(failures, results)
 
