@@ -55,12 +55,15 @@ def article_reading_on(text: str, sentence: str, after: str | None = None) -> tu
         piece = text[a:b]
         if sentence not in sentences_of(piece):
             continue
+        joined = _joined(piece)
         more = ""
         if i == len(starts) - 1 and after:
             m = pat.search(after)
-            more = after[: m.start() if m else len(after)].strip()
-        joined = "".join(line.strip() for line in f"{piece}\n{more}".splitlines() if line.strip())
-        return joined, bool(more)
+            more = _joined(after[: m.start() if m else len(after)])
+            # the next passage may begin with the last sentences of this one (the chunk overlap)
+            k = next((k for k in range(min(len(joined), len(more)), 0, -1) if joined.endswith(more[:k])), 0)
+            more = more[k:]
+        return joined + more, bool(more)
     return None
 
 
@@ -68,3 +71,7 @@ def last_article(text: str, sentence: str) -> bool:
     """Whether ``sentence`` stands in the passage's last article (which may go on in the next one)."""
     starts = [m.start() for m in article_rules().pattern.finditer(text)]
     return bool(starts) and sentence in sentences_of(text[starts[-1]:])
+
+
+def _joined(text: str) -> str:
+    return "".join(line.strip() for line in text.splitlines() if line.strip())

@@ -38,6 +38,11 @@ class TestArticleHolding:
         # an article that is not the passage's last does not read on
         assert "第四十八条" not in (article_holding(PASSAGE, "第四十七条受援人应当如实陈述与法律援助事项有关的情况。", NEXT) or "")
 
+    def test_the_chunk_overlap_is_not_read_twice(self) -> None:
+        overlap = "（一）受援人以欺骗或者其他不正当手段获得法律援助；\n" + NEXT
+        art = article_holding(PASSAGE, "（一）受援人以欺骗或者其他不正当手段获得法律援助；", overlap)
+        assert art is not None and art.count("以欺骗或者其他不正当手段") == 1 and "提供虚假证据" in art
+
     def test_no_articles_no_article(self) -> None:
         assert article_holding("按规定，中级高达2000元。\n初级1000元。", "初级1000元。") is None
         # a guide's Markdown heading "## 第一条：……" is a heading, not a statute's article
