@@ -35,6 +35,7 @@ from app.core.errors import (
     ValidationError,
 )
 from app.core.settings import Settings, disable_telemetry
+from app.service.dashboard import warm_up as dashboard_warm_up
 from app.service.state import build_state
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def create_app(settings: Settings, *, ui: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = build_state(settings)
         state.assistant.warm_up()
+        dashboard_warm_up()
         app.state.shegong = state
         yield
         state.curator.manifest.close()

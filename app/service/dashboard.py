@@ -300,6 +300,14 @@ def summary_xlsx(d: dict[str, Any]) -> bytes:
     return write_xlsx(sheets)
 
 
+def warm_up() -> None:
+    """Load jieba's keyword tables (about 0.7 s here) at start-up, not on a supervisor's first
+    dashboard: the knowledge-base panel groups refused questions by their keywords."""
+    import jieba.analyse
+
+    jieba.analyse.extract_tags("社区走访", topK=1)
+
+
 def topics(questions: list[str], *, min_count: int = 2, top: int = 15) -> list[dict[str, Any]]:
     """Refused questions grouped by their two main keywords; only groups of ``min_count`` or more,
     and never a question's text (it may hold a resident's situation)."""

@@ -122,8 +122,9 @@ def plan_latency(db: ServiceDB, settings: Settings, info: dict[str, Any], n: int
 
 def dashboard_latency(db: ServiceDB, settings: Settings, info: dict[str, Any], n: int = 10) -> dict[str, Any]:
     """A street's dashboard (the supervisor of 宜川路街道: a fifth of the roster)."""
-    from app.service.dashboard import Dashboard
+    from app.service.dashboard import Dashboard, warm_up
 
+    warm_up()  # as the server does at start-up (jieba's keyword tables)
     board = Dashboard(db, _module(db, settings))
     sup = User(id=0, username="bench-street", role="supervisor", region=STREETS[0])
     ms = []
@@ -131,7 +132,8 @@ def dashboard_latency(db: ServiceDB, settings: Settings, info: dict[str, Any], n
         t = time.perf_counter()
         s = board.summary(sup)
         ms.append((time.perf_counter() - t) * 1000)
-    return {"p50": _pct(ms, .5), "p95": _pct(ms, .95), "households": s["households"]}
+    # the first call reads the tables from disk into the database's cache: reported apart as well
+    return {"p50": _pct(ms, .5), "p95": _pct(ms, .95), "first_ms": round(ms[0], 1), "households": s["households"]}
 
 
 ASK_QUESTIONS = ("高龄老人有几户", "上个月哪些高龄老人一次都没走访到", "这个季度电话走访占多少",
@@ -262,7 +264,7 @@ def bench_visits(settings: Settings, corpus_dir: Path | None, *, households_n: i
                 dash = dashboard_latency(db, settings, info)
                 rows.append(row(f"visits ({engine}): a street's dashboard (GET /api/dashboard)",
                                 f"{dash['households']} households of {households_n // 1000}k", None,
-                                p50=dash["p50"], p95=dash["p95"]))
+                                p50=dash["p50"], p95=dash["p95"], extra={"first_ms": dash["first_ms"]}))
                 say(f"visits ({engine}): 问数, offline")
                 a = ask_latency(db, settings, info)
                 rows.append(row(f"visits ({engine}): 问数 offline for a street (POST /api/ask-data, in process)",
