@@ -2,11 +2,11 @@
 and the refusal threshold for a best sentence that stands in one. The rule is data
 (``rules/articles.yaml``, with its measured ablation).
 
->>> text = "第一条为了保障老年人合法权益，制定本法。\\n第二条本法所称老年人是指六十周岁以上的公民。"
->>> article_holding(text, "本法所称老年人是指六十周岁以上的公民。") is None
+>>> text = "第一条为了保障老年人合法权益，制定本法。\\n第二条有下列情形之一的，可以申请：\\n（一）年满六十周岁；"
+>>> article_holding(text, "（一）年满六十周岁；")
+'第二条有下列情形之一的，可以申请：（一）年满六十周岁；'
+>>> article_holding("按规定，中级高达2000元。", "按规定，中级高达2000元。") is None
 True
->>> article_holding(text, "第二条本法所称老年人是指六十周岁以上的公民。")
-'第二条本法所称老年人是指六十周岁以上的公民。'
 """
 
 from __future__ import annotations
