@@ -80,18 +80,23 @@ def kb_settings(tmp_path_factory: pytest.TempPathFactory, embedder, seeds_dir: P
     return settings
 
 
-@pytest.fixture(scope="session")
-def seeds_only_assistant(tmp_path_factory: pytest.TempPathFactory, embedder, seeds_dir: Path):  # type: ignore[no-untyped-def]
-    """An Assistant over ../shared/seeds alone (no knowledge/), ingested once per session."""
+def assistant_over(tmp_path_factory: pytest.TempPathFactory, embedder, name: str, paths: list[Path]):  # type: ignore[no-untyped-def]
+    """An Assistant over ``paths`` alone (no knowledge/), ingested into a fresh data dir."""
     from app.service.factory import build_assistant, build_ingestor
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("seeds") / "data", knowledge_dir=ROOT / "knowledge",
+    settings = Settings(data_dir=tmp_path_factory.mktemp(name) / "data", knowledge_dir=ROOT / "knowledge",
                         models_dir_override=MODELS)
     ing = build_ingestor(settings, embedder)
-    report = ing.ingest([seeds_dir])
+    report = ing.ingest(paths)
     assert not report.failed, report.failed
     ing.manifest.close()
     return build_assistant(settings, embedder)
+
+
+@pytest.fixture(scope="session")
+def seeds_only_assistant(tmp_path_factory: pytest.TempPathFactory, embedder, seeds_dir: Path):  # type: ignore[no-untyped-def]
+    """An Assistant over ../shared/seeds alone (no knowledge/), ingested once per session."""
+    return assistant_over(tmp_path_factory, embedder, "seeds", [seeds_dir])
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.settings import Settings
 from app.rag.articles import article_holding, article_rules
-from tests.conftest import MODELS
+from tests.conftest import assistant_over
 
 ROOT = Path(__file__).resolve().parents[2]
 LAW = ROOT / "eval" / "train_laws" / "docs" / "legal-aid.md"  # 中华人民共和国法律援助法 (PRC law text, not under copyright)
@@ -53,15 +52,7 @@ class TestArticleHolding:
 
 @pytest.fixture(scope="module")
 def law_assistant(tmp_path_factory: pytest.TempPathFactory, embedder):  # type: ignore[no-untyped-def]
-    from app.service.factory import build_assistant, build_ingestor
-
-    settings = Settings(data_dir=tmp_path_factory.mktemp("law") / "data", knowledge_dir=ROOT / "knowledge",
-                        models_dir_override=MODELS)
-    ing = build_ingestor(settings, embedder)
-    report = ing.ingest([LAW])
-    assert not report.failed, report.failed
-    ing.manifest.close()
-    return build_assistant(settings, embedder)
+    return assistant_over(tmp_path_factory, embedder, "law", [LAW])
 
 
 class TestStatuteAnswers:
