@@ -216,7 +216,8 @@ def test_a_monthly_report_is_drafted_edited_and_downloaded_as_word(visit_server:
     assert paras[0] == text.split("\n")[0] and "下月重点走访独居老人。" in paras and "一、总体情况" in paras
     page.wait_for_selector("#draft-status:has-text('已下载')", timeout=30_000)
     page.click("#nav-write")
-    page.wait_for_selector("#notice-template", timeout=30_000)
+    # the report view has a notice card too: wait for the #write view itself, not the one it replaces
+    page.wait_for_selector("#view[data-route='#write'] #notice-template", timeout=30_000)
     page.select_option("#notice-template", "water_power")
     for name, value in (("juwei", "晨光居委会（虚构示例）"), ("what", "停水"), ("time", "12月5日8:00至16:00"),
                         ("area", "晨光一村1号楼"), ("reason", "管道检修"), ("phone", "021-0000 0000")):

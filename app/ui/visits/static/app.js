@@ -32,7 +32,12 @@ function el(tag, attrs, ...children) {
   }
   return e;
 }
-function show(...nodes) { view.replaceChildren(...nodes.flat(Infinity)); window.scrollTo(0, 0); }
+// The drawn view names its route (data-route), so a test can wait for the new view, not the old one.
+function show(...nodes) {
+  view.replaceChildren(...nodes.flat(Infinity));
+  view.dataset.route = location.hash || "#plan";
+  window.scrollTo(0, 0);
+}
 // A view that finishes loading after the worker has moved on (a slow plan, then a tap on 台账) must
 // not cover the newer one: each route takes a token, and only the newest may draw.
 let navToken = 0;
