@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import shutil
 from collections import Counter
@@ -137,6 +138,27 @@ class LexicalIndex:
             return 0
         indptr = self._bm25.scores["indptr"]  # type: ignore[attr-defined]
         return int(indptr[tid + 1] - indptr[tid])
+
+    def df(self, token: str) -> int:
+        """How many chunks hold ``token`` (the base's count, plus the overlay's)."""
+        return self._base_df(token) + len(self._postings.get(token, ()))
+
+    def coverage(self, query: str, text: str) -> float:
+        """The share of the query's distinct tokens, each weighted by its IDF here, that ``text``
+        holds: 1.0 when a passage repeats the question's words, near 0 when it shares only common
+        ones (a colloquial question about a statute).
+
+        >>> idx = LexicalIndex.build(["产假九十八天", "病假工资"], ["a", "b"])
+        >>> idx.coverage("产假几天", "产假九十八天") > idx.coverage("产假几天", "病假工资")
+        True
+        """
+        tokens = list(dict.fromkeys(tokenize(query)))
+        if not tokens:
+            return 0.0
+        n = len(self)
+        held = set(tokenize(text))
+        weights = [math.log((n + 1) / (self.df(t) + 1)) + 1.0 for t in tokens]
+        return sum(w for t, w in zip(tokens, weights, strict=True) if t in held) / sum(weights)
 
     def _overlay_scores(self, tokens: Sequence[str]) -> dict[int, float]:
         from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer  # the formulas the base was built with
